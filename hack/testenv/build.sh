@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Builds every server binary the test environment needs, each only when missing from the cache.
+# Usage: build.sh [component...]   (default: all)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+tools=$(cd "$here/../tools" && pwd)
+. "$here/versions.sh"
+mkdir -p "$TESTENV_BIN"
+
+log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+# have NAME VERSION: true when the cached binary exists.
+have() { [ -x "$TESTENV_BIN/$1-$2" ]; }
+
+build_kubernetes() {
+  local v=$K8S_VERSION minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
+  local ld="" pkg
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld="$ld -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+  done
+  for c in kube-apiserver kube-controller-manager kube-scheduler; do
+    have "$c" "$v" && continue
+    log "building $c $v"
+    (cd "$tools/kubernetes" && go build -trimpath -ldflags "-s -w $ld" -o "$TESTENV_BIN/$c-$v.tmp" "k8s.io/kubernetes/cmd/$c")
+    mv "$TESTENV_BIN/$c-$v.tmp" "$TESTENV_BIN/$c-$v"
+  done
+}
+
+build_etcd() {
+  have etcd "$ETCD_VERSION" && return
+  log "building etcd $ETCD_VERSION"
+  (cd "$tools/etcd" && go build -trimpath -ldflags "-s -w" -o "$TESTENV_BIN/etcd-$ETCD_VERSION.tmp" go.etcd.io/etcd/server/v3)
+  mv "$TESTENV_BIN/etcd-$ETCD_VERSION.tmp" "$TESTENV_BIN/etcd-$ETCD_VERSION"
+}
+
+build_kwok() {
+  have kwok "$KWOK_VERSION" && return
+  log "building kwok $KWOK_VERSION"
+  local tmp; tmp=$(mktemp -d)
+  GOBIN=$tmp go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  mv "$tmp/kwok" "$TESTENV_BIN/kwok-$KWOK_VERSION"; rm -rf "$tmp"
+}
+
+build_kratos() {
+  have kratos "$KRATOS_VERSION" && return
+  log "building kratos $KRATOS_VERSION"
+  (cd "$tools/kratos" && GONOSUMDB=github.com/aeneasr/go-swagger GOFLAGS=-mod=mod \
+    go build -trimpath -tags sqlite -ldflags "-s -w" -o "$TESTENV_BIN/kratos-$KRATOS_VERSION.tmp" github.com/ory/kratos)
+  mv "$TESTENV_BIN/kratos-$KRATOS_VERSION.tmp" "$TESTENV_BIN/kratos-$KRATOS_VERSION"
+}
+
+# The helm CLI is only the reference for benchmarks (resimatectl itself uses the Helm SDK).
+build_helm() {
+  have helm "$HELM_VERSION" && return
+  log "building helm $HELM_VERSION"
+  local tmp; tmp=$(mktemp -d)
+  GOBIN=$tmp go install -trimpath -ldflags "-s -w" "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+  mv "$tmp/helm" "$TESTENV_BIN/helm-$HELM_VERSION"; rm -rf "$tmp"
+}
+
+components=("$@")
+[ ${#components[@]} -gt 0 ] || components=(etcd kwok kubernetes kratos)
+for c in "${components[@]}"; do
+  start=$SECONDS
+  "build_$c"
+  log "$c ready ($((SECONDS - start))s)"
+done

@@ -1,0 +1,69 @@
+# Helpers shared by up.sh and down.sh.
+log() { printf '[testenv %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+die() { log "ERROR: $*"; exit 1; }
+
+PIDS=$TESTENV_STATE/pids
+LOGS=$TESTENV_STATE/logs
+
+# running NAME: the component's recorded process is alive.
+running() {
+  local f=$PIDS/$1.pid
+  [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+}
+
+# spawn NAME CMD...: start CMD in its own process group, detached, logging to logs/NAME.log.
+spawn() {
+  local name=$1; shift
+  setsid "$@" >"$LOGS/$name.log" 2>&1 < /dev/null &
+  echo $! >"$PIDS/$name.pid"
+}
+
+# wait_until NAME SECONDS CMD...: poll CMD until it succeeds; on time-out show the log's tail.
+wait_until() {
+  local name=$1 limit=$2; shift 2
+  local deadline=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    if [ -f "$PIDS/$name.pid" ] && ! running "$name"; then
+      tail -n 30 "$LOGS/$name.log" >&2 || true
+      die "$name exited during start-up (log: $LOGS/$name.log)"
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      tail -n 30 "$LOGS/$name.log" >&2 || true
+      die "$name not ready after ${limit}s (log: $LOGS/$name.log)"
+    fi
+    sleep 0.3
+  done
+}
+
+# stop NAME: end the component's process group, politely first.
+stop() {
+  local name=$1 f=$PIDS/$1.pid pid
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+# as_postgres CMD...: PostgreSQL refuses to run as root; run its tools as the postgres user then.
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_bindir() {
+  local d
+  for d in /usr/lib/postgresql/15/bin /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && { echo "$d"; return; }
+  done
+  command -v initdb >/dev/null && dirname "$(command -v initdb)" && return
+  return 1
+}
+
+firestore_emulator() {
+  local p
+  p=$(dpkg -L google-cloud-cli-firestore-emulator 2>/dev/null | grep '/cloud_firestore_emulator$' | head -n1)
+  [ -n "$p" ] && [ -x "$p" ] && echo "$p"
+}

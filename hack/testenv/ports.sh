@@ -1,0 +1,9 @@
+# Loopback ports of the test environment; override any of them from the environment.
+: "${TESTENV_ETCD_PORT:=23790}"
+: "${TESTENV_ETCD_PEER_PORT:=23800}"
+: "${TESTENV_APISERVER_PORT:=26443}"
+: "${TESTENV_PG_PORT:=25432}"
+: "${TESTENV_KRATOS_PUBLIC_PORT:=24433}"
+: "${TESTENV_KRATOS_ADMIN_PORT:=24434}"
+: "${TESTENV_FIREBASE_AUTH_PORT:=29099}"
+: "${TESTENV_FIRESTORE_PORT:=28081}"

@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Starts the test environment on loopback: a Kubernetes control plane with kwok nodes, PostgreSQL,
+# Ory Kratos, the Firebase Auth emulator and the Firestore emulator. Builds what is missing first.
+# Components already running are left alone, so running it twice is harmless.
+# Writes $TESTENV_STATE/env for tests and people to source.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/versions.sh"
+. "$here/ports.sh"
+. "$here/lib.sh"
+CONF=$here/config
+mkdir -p "$TESTENV_STATE" "$PIDS" "$LOGS"
+chmod 755 "$TESTENV_STATE"
+
+timed() { local s=$SECONDS; "$@"; log "$1 done ($((SECONDS - s))s)"; }
+
+install_firebase_tools() {
+  # node_modules live in the cache, keyed by the lock file, so a fresh clone reuses them.
+  local key dir
+  key=$(cat "$here/../firebase/package.json" "$here/../firebase/package-lock.json" | sha256sum | cut -c1-12)
+  dir=$TESTENV_CACHE/firebase-tools-$key
+  if [ ! -x "$dir/node_modules/.bin/firebase" ]; then
+    log "installing firebase-tools into $dir"
+    rm -rf "$dir" && mkdir -p "$dir"
+    cp "$here/../firebase/package.json" "$here/../firebase/package-lock.json" "$dir/"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  FIREBASE_BIN=$dir/node_modules/.bin/firebase
+}
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+up_postgres() {
+  local bin data=$TESTENV_STATE/postgres
+  bin=$(pg_bindir) || die "PostgreSQL server binaries not found: apt-get install postgresql"
+  PG_BIN=$bin
+  if as_postgres "$bin/pg_isready" -q -h 127.0.0.1 -p "$TESTENV_PG_PORT"; then return; fi
+  if [ ! -f "$data/PG_VERSION" ]; then
+    mkdir -p "$data"; [ "$(id -u)" = 0 ] && chown postgres: "$data"
+    as_postgres "$bin/initdb" -D "$data" -U postgres -A trust --no-sync >"$LOGS/postgres-initdb.log" 2>&1
+  fi
+  # Throw-away data: durability settings off for speed.
+  as_postgres "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $TESTENV_PG_PORT -k $data -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=256MB" \
+    start >"$LOGS/postgres.log" 2>&1 || { cat "$data/server.log" >&2; die "PostgreSQL did not start"; }
+  head -n1 "$data/postmaster.pid" >"$PIDS/postgres.pid"
+}
+
+# --- Kubernetes control plane ------------------------------------------------------------------
+make_certs() {
+  local d=$TESTENV_STATE/pki
+  [ -f "$d/admin.crt" ] && return
+  mkdir -p "$d"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=resimatectl-testenv-ca" \
+    -keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
+  openssl genrsa -out "$d/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
+  # name CN O [SANs]
+  issue() {
+    local name=$1 cn=$2 org=$3 san=${4:-}
+    local subj="/CN=$cn"; [ -n "$org" ] && subj="/O=$org/CN=$cn"
+    openssl req -newkey rsa:2048 -nodes -subj "$subj" -keyout "$d/$name.key" -out "$d/$name.csr" 2>/dev/null
+    local ext=$d/$name.ext
+    if [ -n "$san" ]; then
+      printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$san" >"$ext"
+    else
+      printf 'extendedKeyUsage=clientAuth\n' >"$ext"
+    fi
+    openssl x509 -req -in "$d/$name.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+      -days 3650 -extfile "$ext" -out "$d/$name.crt" 2>/dev/null
+  }
+  issue apiserver kube-apiserver "" "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+  issue admin admin system:masters
+  issue controller-manager system:kube-controller-manager ""
+  issue scheduler system:kube-scheduler ""
+}
+
+write_kubeconfig() {
+  local name=$1 d=$TESTENV_STATE/pki
+  cat >"$TESTENV_STATE/$name.kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: resimatectl-testenv
+  cluster:
+    server: https://127.0.0.1:$TESTENV_APISERVER_PORT
+    certificate-authority: $d/ca.crt
+users:
+- name: $name
+  user:
+    client-certificate: $d/$name.crt
+    client-key: $d/$name.key
+contexts:
+- name: resimatectl-testenv
+  context: {cluster: resimatectl-testenv, user: $name}
+current-context: resimatectl-testenv
+KC
+}
+
+up_etcd() {
+  running etcd && return
+  spawn etcd "$TESTENV_BIN/etcd-$ETCD_VERSION" --name testenv --data-dir "$TESTENV_STATE/etcd" \
+    --listen-client-urls "http://127.0.0.1:$TESTENV_ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$TESTENV_ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$TESTENV_ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$TESTENV_ETCD_PEER_PORT" \
+    --initial-cluster "testenv=http://127.0.0.1:$TESTENV_ETCD_PEER_PORT" \
+    --unsafe-no-fsync --quota-backend-bytes 4294967296 --log-level warn
+  wait_until etcd 30 curl -sf "http://127.0.0.1:$TESTENV_ETCD_PORT/health"
+}
+
+up_apiserver() {
+  local d=$TESTENV_STATE/pki
+  running kube-apiserver && return
+  spawn kube-apiserver "$TESTENV_BIN/kube-apiserver-$K8S_VERSION" \
+    --etcd-servers "http://127.0.0.1:$TESTENV_ETCD_PORT" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$TESTENV_APISERVER_PORT" \
+    --endpoint-reconciler-type none \
+    --tls-cert-file "$d/apiserver.crt" --tls-private-key-file "$d/apiserver.key" --client-ca-file "$d/ca.crt" \
+    --service-account-key-file "$d/sa.pub" --service-account-signing-key-file "$d/sa.key" \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-cluster-ip-range 10.96.0.0/16 \
+    --authorization-mode RBAC --enable-admission-plugins PodSecurity --allow-privileged=false \
+    --profiling=false --v 0
+  wait_until kube-apiserver 90 kubectl --kubeconfig "$KUBECONFIG" get --raw /readyz
+}
+
+up_controller_manager() {
+  local d=$TESTENV_STATE/pki
+  running kube-controller-manager && return
+  spawn kube-controller-manager "$TESTENV_BIN/kube-controller-manager-$K8S_VERSION" \
+    --kubeconfig "$TESTENV_STATE/controller-manager.kubeconfig" \
+    --secure-port 0 --leader-elect=false --use-service-account-credentials \
+    --service-account-private-key-file "$d/sa.key" --root-ca-file "$d/ca.crt" \
+    --cluster-signing-cert-file "$d/ca.crt" --cluster-signing-key-file "$d/ca.key" \
+    --controllers '*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle,-route' \
+    --concurrent-deployment-syncs 10 --concurrent-replicaset-syncs 10 --v 0
+}
+
+up_scheduler() {
+  running kube-scheduler && return
+  spawn kube-scheduler "$TESTENV_BIN/kube-scheduler-$K8S_VERSION" \
+    --kubeconfig "$TESTENV_STATE/scheduler.kubeconfig" --secure-port 0 --leader-elect=false --v 0
+}
+
+up_kwok() {
+  running kwok && return
+  spawn kwok "$TESTENV_BIN/kwok-$KWOK_VERSION" --kubeconfig "$KUBECONFIG" \
+    --config "$CONF/kwok-stages.yaml" \
+    --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
+    --node-lease-duration-seconds 40 --cidr 10.244.0.1/16 --node-ip 10.240.0.1 --server-address ""
+}
+
+up_kubernetes() {
+  make_certs
+  export KUBECONFIG=$TESTENV_STATE/admin.kubeconfig
+  write_kubeconfig admin; write_kubeconfig controller-manager; write_kubeconfig scheduler
+  up_etcd
+  up_apiserver
+  up_controller_manager
+  up_scheduler
+  up_kwok
+  kubectl apply --server-side -f "$CONF/cluster-base.yaml" >/dev/null
+  # The cluster is usable once the simulated nodes are Ready and the default ServiceAccount exists.
+  wait_until kwok 60 kubectl wait --for=condition=Ready node --all --timeout=2s
+  wait_until kube-controller-manager 60 kubectl get serviceaccount default -n default
+}
+
+# --- Ory Kratos -----------------------------------------------------------------------------
+up_kratos() {
+  local cfg=$TESTENV_STATE/kratos/kratos.yml
+  running kratos && return
+  mkdir -p "$TESTENV_STATE/kratos"
+  cp "$CONF/identity.schema.json" "$TESTENV_STATE/kratos/"
+  KRATOS_DSN="postgres://postgres@127.0.0.1:$TESTENV_PG_PORT/kratos?sslmode=disable&max_conns=40&max_idle_conns=8"
+  sed -e "s|@KRATOS_DSN@|$KRATOS_DSN|" -e "s|@KRATOS_PUBLIC_PORT@|$TESTENV_KRATOS_PUBLIC_PORT|g" \
+    -e "s|@KRATOS_ADMIN_PORT@|$TESTENV_KRATOS_ADMIN_PORT|g" -e "s|@CONFIG_DIR@|$TESTENV_STATE/kratos|" \
+    "$CONF/kratos.yml.tmpl" >"$cfg"
+  psql -h 127.0.0.1 -p "$TESTENV_PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='kratos'" | grep -q 1 ||
+    psql -h 127.0.0.1 -p "$TESTENV_PG_PORT" -U postgres -qc "CREATE DATABASE kratos" >/dev/null
+  "$TESTENV_BIN/kratos-$KRATOS_VERSION" migrate sql -e --yes -c "$cfg" >"$LOGS/kratos-migrate.log" 2>&1 ||
+    { tail -n 20 "$LOGS/kratos-migrate.log" >&2; die "kratos migrations failed"; }
+  spawn kratos "$TESTENV_BIN/kratos-$KRATOS_VERSION" serve -c "$cfg" --dev
+  wait_until kratos 60 curl -sf "http://127.0.0.1:$TESTENV_KRATOS_ADMIN_PORT/admin/health/ready"
+}
+
+# --- Firebase Auth emulator -----------------------------------------------------------------
+up_firebase_auth() {
+  running firebase-auth && return
+  install_firebase_tools
+  local dir=$TESTENV_STATE/firebase
+  mkdir -p "$dir"
+  sed "s|@FIREBASE_AUTH_PORT@|$TESTENV_FIREBASE_AUTH_PORT|" "$CONF/firebase.json" >"$dir/firebase.json"
+  (cd "$dir" && spawn firebase-auth env NO_UPDATE_NOTIFIER=1 FIREBASE_CLI_EXPERIMENTS= \
+    "$FIREBASE_BIN" emulators:start --only auth --project demo-resimate --config "$dir/firebase.json")
+  wait_until firebase-auth 90 curl -sf "http://127.0.0.1:$TESTENV_FIREBASE_AUTH_PORT/"
+}
+
+# --- Firestore emulator ---------------------------------------------------------------------
+up_firestore() {
+  running firestore && return
+  local emu
+  emu=$(firestore_emulator) || die "the Firestore emulator (Debian package google-cloud-cli-firestore-emulator) is not installed on this machine"
+  spawn firestore "$emu" start --host=127.0.0.1 --port="$TESTENV_FIRESTORE_PORT"
+  wait_until firestore 90 curl -sf "http://127.0.0.1:$TESTENV_FIRESTORE_PORT/"
+}
+
+write_env() {
+  cat >"$TESTENV_STATE/env" <<ENV
+# Written by hack/testenv/up.sh: the test environment's servers. Source it.
+export RESIMATE_TESTENV=$TESTENV_STATE/env
+export RESIMATE_TESTENV_BIN=$TESTENV_BIN
+export KUBECONFIG=$TESTENV_STATE/admin.kubeconfig
+export DATABASE_URL=postgres://postgres@127.0.0.1:$TESTENV_PG_PORT/postgres?sslmode=disable
+export PG_BIN=$(pg_bindir)
+export KRATOS_ADMIN_URL=http://127.0.0.1:$TESTENV_KRATOS_ADMIN_PORT
+export KRATOS_PUBLIC_URL=http://127.0.0.1:$TESTENV_KRATOS_PUBLIC_PORT
+export KRATOS_BIN=$TESTENV_BIN/kratos-$KRATOS_VERSION
+export KRATOS_CONFIG=$TESTENV_STATE/kratos/kratos.yml
+export FIREBASE_AUTH_EMULATOR_HOST=127.0.0.1:$TESTENV_FIREBASE_AUTH_PORT
+export FIRESTORE_EMULATOR_HOST=127.0.0.1:$TESTENV_FIRESTORE_PORT
+ENV
+}
+
+main() {
+  local start=$SECONDS
+  timed "$here/build.sh"
+  # Independent servers start side by side; the control plane comes up meanwhile.
+  local pids=()
+  ( timed up_firestore ) & pids+=($!)
+  ( timed up_firebase_auth ) & pids+=($!)
+  ( timed up_postgres && timed up_kratos ) & pids+=($!)
+  local failed=0
+  timed up_kubernetes || failed=1
+  for p in "${pids[@]}"; do wait "$p" || failed=1; done
+  [ $failed = 0 ] || die "the test environment did not come up; see $LOGS"
+  write_env
+  log "test environment ready in $((SECONDS - start))s: source $TESTENV_STATE/env"
+}
+# With arguments, start only the named components (postgres, kratos, kubernetes, firebase_auth,
+# firestore), for working on one of them; without, everything.
+if [ $# -gt 0 ]; then
+  for c in "$@"; do timed "up_$c"; done
+  write_env
+else
+  main
+fi

@@ -1,0 +1,11 @@
+# Versions of the real servers the test environment runs. Sourced by the other scripts.
+K8S_VERSION=v1.37.2
+ETCD_VERSION=v3.7.3
+KWOK_VERSION=v0.8.0
+KRATOS_VERSION=v1.3.1
+HELM_VERSION=v4.3.1
+# Binaries live outside the clone so that a fresh clone (CI) on the same machine reuses them.
+TESTENV_CACHE=${RESIMATE_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/resimatectl-testenv}
+TESTENV_BIN=$TESTENV_CACHE/bin
+# Runtime state (data dirs, logs, pids, env file).
+TESTENV_STATE=${RESIMATE_TESTENV_STATE:-${TMPDIR:-/tmp}/resimatectl-testenv}

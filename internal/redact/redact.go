@@ -1,0 +1,110 @@
+// Package redact keeps registered secret values out of everything the tool prints:
+// output, logs and error messages all pass through one Redactor.
+package redact
+
+import (
+	"io"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Mask replaces a secret wherever it would have appeared.
+const Mask = "[REDACTED]"
+
+// minLen keeps very short values (say "a" or "1") from being registered: masking them
+// would shred ordinary text while protecting nothing.
+const minLen = 4
+
+// Redactor holds the secret values known so far. The zero value is ready to use;
+// it is safe for concurrent use.
+type Redactor struct {
+	mu       sync.RWMutex
+	secrets  map[string]struct{}
+	replacer *strings.Replacer
+}
+
+// Default is the process-wide redactor that the CLI's output and log paths use.
+var Default = &Redactor{}
+
+// Register marks values as secret from now on. Empty and very short values are ignored.
+func (r *Redactor) Register(values ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.secrets == nil {
+		r.secrets = map[string]struct{}{}
+	}
+	changed := false
+	for _, v := range values {
+		if len(v) < minLen {
+			continue
+		}
+		if _, ok := r.secrets[v]; !ok {
+			r.secrets[v] = struct{}{}
+			changed = true
+		}
+	}
+	if changed {
+		r.rebuild()
+	}
+}
+
+// rebuild makes the replacer; longer secrets first so that a secret containing another
+// is masked whole.
+func (r *Redactor) rebuild() {
+	list := make([]string, 0, len(r.secrets))
+	for s := range r.secrets {
+		list = append(list, s)
+	}
+	sort.Slice(list, func(i, j int) bool { return len(list[i]) > len(list[j]) })
+	pairs := make([]string, 0, 2*len(list))
+	for _, s := range list {
+		pairs = append(pairs, s, Mask)
+	}
+	r.replacer = strings.NewReplacer(pairs...)
+}
+
+// String returns s with every registered secret masked.
+func (r *Redactor) String(s string) string {
+	r.mu.RLock()
+	rep := r.replacer
+	r.mu.RUnlock()
+	if rep == nil {
+		return s
+	}
+	return rep.Replace(s)
+}
+
+// Writer wraps w so that every write is redacted first. Each Write call is redacted on its
+// own: callers write whole lines or documents, never a secret split over two writes.
+func (r *Redactor) Writer(w io.Writer) io.Writer { return &writer{r: r, w: w} }
+
+type writer struct {
+	r *Redactor
+	w io.Writer
+}
+
+func (w *writer) Write(p []byte) (int, error) {
+	out := w.r.String(string(p))
+	if _, err := io.WriteString(w.w, out); err != nil {
+		return 0, err
+	}
+	// Report the caller's length: the masked text may be longer or shorter.
+	return len(p), nil
+}
+
+// Error wraps err so that its message is redacted, keeping errors.Is/As working.
+func (r *Redactor) Error(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &redactedError{msg: r.String(err.Error()), err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
