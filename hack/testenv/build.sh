@@ -18,7 +18,7 @@ build_kubernetes() {
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld="$ld -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
   done
-  for c in kube-apiserver kube-controller-manager kube-scheduler; do
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
     have "$c" "$v" && continue
     log "building $c $v"
     (cd "$tools/kubernetes" && go build -trimpath -ldflags "-s -w $ld" -o "$TESTENV_BIN/$c-$v.tmp" "k8s.io/kubernetes/cmd/$c")

@@ -9,6 +9,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/ports.sh"
 . "$here/lib.sh"
 CONF=$here/config
+# The kubectl built with the control plane: same version, and no dependency on the machine's.
+kubectl() { "$TESTENV_BIN/kubectl-$K8S_VERSION" "$@"; }
 mkdir -p "$TESTENV_STATE" "$PIDS" "$LOGS"
 chmod 755 "$TESTENV_STATE"
 
@@ -130,7 +132,6 @@ up_controller_manager() {
     --secure-port 0 --leader-elect=false --use-service-account-credentials \
     --service-account-private-key-file "$d/sa.key" --root-ca-file "$d/ca.crt" \
     --cluster-signing-cert-file "$d/ca.crt" --cluster-signing-key-file "$d/ca.key" \
-    --controllers '*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle,-route' \
     --concurrent-deployment-syncs 10 --concurrent-replicaset-syncs 10 --v 0
 }
 
@@ -170,12 +171,12 @@ up_kratos() {
   mkdir -p "$TESTENV_STATE/kratos"
   cp "$CONF/identity.schema.json" "$TESTENV_STATE/kratos/"
   KRATOS_DSN="postgres://postgres@127.0.0.1:$TESTENV_PG_PORT/kratos?sslmode=disable&max_conns=40&max_idle_conns=8"
-  sed -e "s|@KRATOS_DSN@|$KRATOS_DSN|" -e "s|@KRATOS_PUBLIC_PORT@|$TESTENV_KRATOS_PUBLIC_PORT|g" \
+  sed -e "s|@KRATOS_DSN@|${KRATOS_DSN//&/\\&}|" -e "s|@KRATOS_PUBLIC_PORT@|$TESTENV_KRATOS_PUBLIC_PORT|g" \
     -e "s|@KRATOS_ADMIN_PORT@|$TESTENV_KRATOS_ADMIN_PORT|g" -e "s|@CONFIG_DIR@|$TESTENV_STATE/kratos|" \
     "$CONF/kratos.yml.tmpl" >"$cfg"
   psql -h 127.0.0.1 -p "$TESTENV_PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='kratos'" | grep -q 1 ||
     psql -h 127.0.0.1 -p "$TESTENV_PG_PORT" -U postgres -qc "CREATE DATABASE kratos" >/dev/null
-  "$TESTENV_BIN/kratos-$KRATOS_VERSION" migrate sql -e --yes -c "$cfg" >"$LOGS/kratos-migrate.log" 2>&1 ||
+  timeout 120 "$TESTENV_BIN/kratos-$KRATOS_VERSION" migrate sql -e --yes -c "$cfg" >"$LOGS/kratos-migrate.log" 2>&1 ||
     { tail -n 20 "$LOGS/kratos-migrate.log" >&2; die "kratos migrations failed"; }
   spawn kratos "$TESTENV_BIN/kratos-$KRATOS_VERSION" serve -c "$cfg" --dev
   wait_until kratos 60 curl -sf "http://127.0.0.1:$TESTENV_KRATOS_ADMIN_PORT/admin/health/ready"
@@ -203,6 +204,10 @@ up_firestore() {
 }
 
 write_env() {
+  # Short names for the tools beside the servers, on PATH for whoever sources the env file.
+  mkdir -p "$TESTENV_STATE/bin"
+  ln -sf "$TESTENV_BIN/kubectl-$K8S_VERSION" "$TESTENV_STATE/bin/kubectl"
+  ln -sf "$TESTENV_BIN/kratos-$KRATOS_VERSION" "$TESTENV_STATE/bin/kratos"
   cat >"$TESTENV_STATE/env" <<ENV
 # Written by hack/testenv/up.sh: the test environment's servers. Source it.
 export RESIMATE_TESTENV=$TESTENV_STATE/env
@@ -216,6 +221,7 @@ export KRATOS_BIN=$TESTENV_BIN/kratos-$KRATOS_VERSION
 export KRATOS_CONFIG=$TESTENV_STATE/kratos/kratos.yml
 export FIREBASE_AUTH_EMULATOR_HOST=127.0.0.1:$TESTENV_FIREBASE_AUTH_PORT
 export FIRESTORE_EMULATOR_HOST=127.0.0.1:$TESTENV_FIRESTORE_PORT
+export PATH=$TESTENV_STATE/bin:\$PATH
 ENV
 }
 

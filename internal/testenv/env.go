@@ -160,6 +160,9 @@ func hostOfKubeconfig(path string) (string, error) {
 // skips the test, or fails it under CI=true.
 func Require(t testing.TB, components ...Component) *Env {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: skipped under -short")
+	}
 	e, err := Load()
 	if err != nil {
 		unavailable(t, err.Error())

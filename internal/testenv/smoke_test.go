@@ -81,13 +81,10 @@ func TestKubernetesDeploymentBecomesAvailableAndPVCBinds(t *testing.T) {
 		return c.Status.Phase == corev1.ClaimBound, nil
 	})
 
-	// PodSecurity admission is on: a privileged pod is refused in a restricted namespace.
+	// PodSecurity admission is on: a pod without the restricted settings is refused.
 	_, err = cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "privileged"},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{
-			Name: "x", Image: "registry.invalid/x:1",
-			SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)},
-		}}},
+		ObjectMeta: metav1.ObjectMeta{Name: "unrestricted"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "x", Image: "registry.invalid/x:1"}}},
 	}, metav1.CreateOptions{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "violates PodSecurity")

@@ -57,6 +57,9 @@ preflight checks, upgrades and rollbacks, backups and restores, and status.`,
 
 	cmd.AddCommand(version.NewCmd(f, nil))
 	cmd.AddCommand(docs.NewCmd(f))
+	// Cobra adds these when it executes; adding them now keeps the generated reference complete.
+	cmd.InitDefaultHelpCmd()
+	cmd.InitDefaultCompletionCmd()
 	return cmd
 }
 
@@ -88,7 +91,12 @@ func Main() int {
 func Execute(ctx context.Context, f *cmdutil.Factory, args []string) int {
 	cmd := NewCmd(f)
 	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(ctx)
+	return PrintError(f, cmd.ExecuteContext(ctx))
+}
+
+// PrintError reports err (redacted, on one line) unless the command already did, and returns
+// the exit code.
+func PrintError(f *cmdutil.Factory, err error) int {
 	if err == nil {
 		return cmdutil.ExitOK
 	}

@@ -1,0 +1,51 @@
+package logging
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/resimate/resimatectl/internal/redact"
+)
+
+func TestJSONLogsCarryThePlatformFieldsAndNoSecrets(t *testing.T) {
+	var buf bytes.Buffer
+	r := &redact.Redactor{}
+	r.Register("hunter2-cookie-secret")
+	l, err := New(&buf, r, Options{Format: "json", Level: "debug"})
+	require.NoError(t, err)
+
+	op, done := Operation(context.Background(), l.With(KeyTenant, "customer-abc"), "install")
+	op.Info("using secret", "value", "hunter2-cookie-secret")
+	done(nil)
+	done(errors.New("boom hunter2-cookie-secret"))
+
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	require.Len(t, lines, 4)
+	assert.NotContains(t, buf.String(), "hunter2-cookie-secret")
+
+	var finished map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lines[2]), &finished))
+	for _, k := range []string{"timestamp", "service", "level", "operation", "duration_ms", "message", "tenant"} {
+		assert.Contains(t, finished, k)
+	}
+	assert.Equal(t, "resimatectl", finished["service"])
+	assert.Equal(t, "install", finished["operation"])
+	assert.Equal(t, "INFO", finished["level"])
+	assert.Equal(t, "finished", finished["message"])
+	assert.NotContains(t, finished, "msg")
+	assert.NotContains(t, finished, "time")
+}
+
+func TestBadOptionsAreRejected(t *testing.T) {
+	_, err := New(&bytes.Buffer{}, &redact.Redactor{}, Options{Format: "xml", Level: "info"})
+	assert.ErrorContains(t, err, `invalid log format "xml"`)
+	_, err = New(&bytes.Buffer{}, &redact.Redactor{}, Options{Format: "text", Level: "loud"})
+	assert.ErrorContains(t, err, `invalid log level "loud"`)
+}
