@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/resimate/resimatectl/internal/cmd/docs"
+	rendercmd "github.com/resimate/resimatectl/internal/cmd/render"
 	"github.com/resimate/resimatectl/internal/cmd/version"
 	"github.com/resimate/resimatectl/internal/cmdutil"
 	"github.com/resimate/resimatectl/internal/iostreams"
@@ -56,6 +57,7 @@ preflight checks, upgrades and rollbacks, backups and restores, and status.`,
 	pf.BoolVar(&g.noColor, "no-color", false, "Disable colour in output (also NO_COLOR)")
 
 	cmd.AddCommand(version.NewCmd(f, nil))
+	cmd.AddCommand(rendercmd.NewCmd(f, nil))
 	cmd.AddCommand(docs.NewCmd(f))
 	// Cobra adds these when it executes; adding them now keeps the generated reference complete.
 	cmd.InitDefaultHelpCmd()
