@@ -165,7 +165,6 @@ func TestFirestoreDocumentWithSubcollection(t *testing.T) {
 	assert.Equal(t, "a@example.com", r.Data()["email"])
 }
 
-
 func mustB64(t *testing.T, s string) []byte {
 	b, err := base64.StdEncoding.DecodeString(s)
 	require.NoError(t, err)
