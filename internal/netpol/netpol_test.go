@@ -16,7 +16,9 @@ func TestSemantics(t *testing.T) {
 		p := intstr.FromInt(n)
 		return []networkingv1.NetworkPolicyPort{{Port: &p}}
 	}
-	app := func(v string) *metav1.LabelSelector { return &metav1.LabelSelector{MatchLabels: map[string]string{"app": v}} }
+	app := func(v string) *metav1.LabelSelector {
+		return &metav1.LabelSelector{MatchLabels: map[string]string{"app": v}}
+	}
 	policies := []networkingv1.NetworkPolicy{
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a"}, Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: *app("db"),

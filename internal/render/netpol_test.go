@@ -22,21 +22,21 @@ type endpoint struct {
 
 // The platform's security design, both ways: exactly these connections are allowed.
 var wantAllowed = map[string]bool{
-	"ingress->frontend":      true,
-	"ingress->kratos":        true,
-	"frontend->core-model":   true,
-	"frontend->campaigns":    true,
-	"frontend->config":       true,
-	"frontend->kratos":       true,
-	"core-model->postgres":   true,
-	"campaigns->postgres":    true,
-	"config->postgres":       true,
-	"core-model->vault":      true,
-	"campaigns->vault":       true,
-	"config->vault":          true,
-	"kratos->postgres":       true,
-	"postgres->postgres":     true, // replication between instances
-	"vault->vault":           true, // Raft between nodes
+	"ingress->frontend":    true,
+	"ingress->kratos":      true,
+	"frontend->core-model": true,
+	"frontend->campaigns":  true,
+	"frontend->config":     true,
+	"frontend->kratos":     true,
+	"core-model->postgres": true,
+	"campaigns->postgres":  true,
+	"config->postgres":     true,
+	"core-model->vault":    true,
+	"campaigns->vault":     true,
+	"config->vault":        true,
+	"kratos->postgres":     true,
+	"postgres->postgres":   true, // replication between instances
+	"vault->vault":         true, // Raft between nodes
 }
 
 func TestNetworkPolicyMatrix(t *testing.T) {
@@ -134,4 +134,3 @@ func ingressController(t *testing.T, res *render.Result) netpol.Pod {
 	}
 	return netpol.Pod{Namespace: name, NamespaceLabels: sel, Labels: map[string]string{"app": "ingress-controller"}, IP: ip}
 }
-
