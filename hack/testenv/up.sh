@@ -39,12 +39,17 @@ up_postgres() {
   if [ ! -f "$data/PG_VERSION" ]; then
     mkdir -p "$data"; [ "$(id -u)" = 0 ] && chown postgres: "$data"
     as_postgres "$bin/initdb" -D "$data" -U postgres -A trust --no-sync >"$LOGS/postgres-initdb.log" 2>&1
+    # Members of password_users must give a password (tests of credential errors); others are trusted.
+    { echo "host all +password_users 127.0.0.1/32 scram-sha-256"; cat "$data/pg_hba.conf"; } >"$data/pg_hba.tmp"
+    mv "$data/pg_hba.tmp" "$data/pg_hba.conf"; [ "$(id -u)" = 0 ] && chown postgres: "$data/pg_hba.conf"
   fi
   # Throw-away data: durability settings off for speed.
   as_postgres "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -p $TESTENV_PG_PORT -k $data -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=256MB" \
     start >"$LOGS/postgres.log" 2>&1 || { cat "$data/server.log" >&2; die "PostgreSQL did not start"; }
   head -n1 "$data/postmaster.pid" >"$PIDS/postgres.pid"
+  as_postgres psql -h 127.0.0.1 -p "$TESTENV_PG_PORT" -U postgres -qc \
+    "DO \$\$ BEGIN CREATE ROLE password_users NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" >/dev/null
 }
 
 # --- Kubernetes control plane ------------------------------------------------------------------
@@ -135,6 +140,25 @@ up_controller_manager() {
     --concurrent-deployment-syncs 10 --concurrent-replicaset-syncs 10 --v 0
 }
 
+# A second API server on the same etcd under another prefix: an empty cluster (no nodes, no
+# StorageClass, no CRDs, no controllers) for tests of what a bare cluster lacks.
+up_bare_apiserver() {
+  local d=$TESTENV_STATE/pki
+  running kube-apiserver-bare && return
+  spawn kube-apiserver-bare "$TESTENV_BIN/kube-apiserver-$K8S_VERSION" \
+    --etcd-servers "http://127.0.0.1:$TESTENV_ETCD_PORT" --etcd-prefix /bare-cluster \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$TESTENV_BARE_APISERVER_PORT" \
+    --endpoint-reconciler-type none \
+    --tls-cert-file "$d/apiserver.crt" --tls-private-key-file "$d/apiserver.key" --client-ca-file "$d/ca.crt" \
+    --service-account-key-file "$d/sa.pub" --service-account-signing-key-file "$d/sa.key" \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-cluster-ip-range 10.97.0.0/16 \
+    --authorization-mode RBAC --enable-admission-plugins PodSecurity --allow-privileged=false \
+    --profiling=false --v 0
+  sed "s|:$TESTENV_APISERVER_PORT|:$TESTENV_BARE_APISERVER_PORT|" "$TESTENV_STATE/admin.kubeconfig" >"$TESTENV_STATE/bare.kubeconfig"
+  wait_until kube-apiserver-bare 90 kubectl --kubeconfig "$TESTENV_STATE/bare.kubeconfig" get --raw /readyz
+}
+
 up_scheduler() {
   running kube-scheduler && return
   spawn kube-scheduler "$TESTENV_BIN/kube-scheduler-$K8S_VERSION" \
@@ -158,6 +182,7 @@ up_kubernetes() {
   up_controller_manager
   up_scheduler
   up_kwok
+  up_bare_apiserver
   kubectl apply --server-side -f "$CONF/cluster-base.yaml" >/dev/null
   # The cluster is usable once the simulated nodes are Ready and the default ServiceAccount exists.
   wait_until kwok 60 kubectl wait --for=condition=Ready node --all --timeout=2s
@@ -213,6 +238,7 @@ write_env() {
 export RESIMATE_TESTENV=$TESTENV_STATE/env
 export RESIMATE_TESTENV_BIN=$TESTENV_BIN
 export KUBECONFIG=$TESTENV_STATE/admin.kubeconfig
+export KUBECONFIG_BARE=$TESTENV_STATE/bare.kubeconfig
 export DATABASE_URL=postgres://postgres@127.0.0.1:$TESTENV_PG_PORT/postgres?sslmode=disable
 export PG_BIN=$(pg_bindir)
 export KRATOS_ADMIN_URL=http://127.0.0.1:$TESTENV_KRATOS_ADMIN_PORT

@@ -4,6 +4,7 @@ serviceAccountName: {{ .name }}
 automountServiceAccountToken: false
 securityContext: {{- include "resimate.podSecurityContext" .ctx | nindent 2 }}
 {{- include "resimate.imagePullSecrets" .ctx }}
+{{- include "resimate.scheduling" .ctx }}
 {{- if .knative }}
 containerConcurrency: {{ .ctx.Values.apis.containerConcurrency }}
 {{- end }}

@@ -45,6 +45,16 @@ capabilities:
   drop: ["ALL"]
 {{- end -}}
 
+{{/* Node placement of every pod: global.nodeSelector and global.tolerations. */}}
+{{- define "resimate.scheduling" -}}
+{{- with .Values.global.nodeSelector }}
+nodeSelector: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.global.tolerations }}
+tolerations: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
 {{- define "resimate.imagePullSecrets" -}}
 {{- with .Values.global.imagePullSecrets }}
 imagePullSecrets:
