@@ -74,6 +74,8 @@ type Result struct {
 	// Manifest is the rendered YAML, hooks last, as `helm template` prints it.
 	Manifest string
 	Objects  []Object
+
+	release string
 }
 
 var (
@@ -192,7 +194,7 @@ func RenderValues(ctx context.Context, c *chart.Chart, vals map[string]any, opts
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Chart: c, Values: vals, Effective: effective}
+	res := &Result{Chart: c, Values: vals, Effective: effective, release: install.ReleaseName}
 	var manifest strings.Builder
 	manifest.WriteString(strings.TrimSpace(rel.Manifest))
 	manifest.WriteString("\n")
@@ -263,3 +265,6 @@ func orDefault(s, def string) string {
 	}
 	return s
 }
+
+// ReleaseName is the release the result was rendered for.
+func (r *Result) ReleaseName() string { return r.release }

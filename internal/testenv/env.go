@@ -24,11 +24,13 @@ type Component string
 
 // The components up.sh starts.
 const (
-	Kubernetes   Component = "kubernetes"
-	Postgres     Component = "postgres"
-	Kratos       Component = "kratos"
-	FirebaseAuth Component = "firebase-auth"
-	Firestore    Component = "firestore"
+	Kubernetes Component = "kubernetes"
+	// KubernetesBare is a second, empty API server: no nodes, StorageClasses or CRDs.
+	KubernetesBare Component = "kubernetes-bare"
+	Postgres       Component = "postgres"
+	Kratos         Component = "kratos"
+	FirebaseAuth   Component = "firebase-auth"
+	Firestore      Component = "firestore"
 )
 
 // Env is what the env file written by up.sh says.
@@ -36,6 +38,7 @@ type Env struct {
 	File             string
 	BinDir           string
 	Kubeconfig       string
+	KubeconfigBare   string
 	DatabaseURL      string
 	PGBin            string
 	KratosAdminURL   string
@@ -80,6 +83,7 @@ func load() (*Env, error) {
 		File:             file,
 		BinDir:           vars["RESIMATE_TESTENV_BIN"],
 		Kubeconfig:       vars["KUBECONFIG"],
+		KubeconfigBare:   vars["KUBECONFIG_BARE"],
 		DatabaseURL:      vars["DATABASE_URL"],
 		PGBin:            vars["PG_BIN"],
 		KratosAdminURL:   vars["KRATOS_ADMIN_URL"],
@@ -123,6 +127,8 @@ func (e *Env) address(c Component) (string, error) {
 	switch c {
 	case Kubernetes:
 		return hostOfKubeconfig(e.Kubeconfig)
+	case KubernetesBare:
+		return hostOfKubeconfig(e.KubeconfigBare)
 	case Postgres:
 		return hostOfURL(e.DatabaseURL)
 	case Kratos:

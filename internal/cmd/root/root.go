@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/resimate/resimatectl/internal/cmd/docs"
+	preflightcmd "github.com/resimate/resimatectl/internal/cmd/preflight"
 	rendercmd "github.com/resimate/resimatectl/internal/cmd/render"
 	"github.com/resimate/resimatectl/internal/cmd/version"
 	"github.com/resimate/resimatectl/internal/cmdutil"
@@ -58,6 +59,7 @@ preflight checks, upgrades and rollbacks, backups and restores, and status.`,
 
 	cmd.AddCommand(version.NewCmd(f, nil))
 	cmd.AddCommand(rendercmd.NewCmd(f, nil))
+	cmd.AddCommand(preflightcmd.NewCmd(f, nil))
 	cmd.AddCommand(docs.NewCmd(f))
 	// Cobra adds these when it executes; adding them now keeps the generated reference complete.
 	cmd.InitDefaultHelpCmd()

@@ -1,0 +1,122 @@
+package preflight_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	. "github.com/resimate/resimatectl/internal/cmd/preflight"
+	"github.com/resimate/resimatectl/internal/cmd/root"
+	"github.com/resimate/resimatectl/internal/cmdutil"
+	"github.com/resimate/resimatectl/internal/iostreams"
+	"github.com/resimate/resimatectl/internal/output"
+	"github.com/resimate/resimatectl/internal/redact"
+	"github.com/resimate/resimatectl/internal/render"
+	"github.com/resimate/resimatectl/internal/testenv"
+)
+
+func options(cfg func() (*rest.Config, error), profile string, set ...string) (*Options, *bytes.Buffer) {
+	streams, _, out, _ := iostreams.Test()
+	return &Options{
+		IO: streams, Redactor: &redact.Redactor{}, RESTConfig: cfg, Output: output.Table, Offline: true,
+		Chart: render.Options{Profile: profile, Namespace: "resimate", Set: append([]string{"global.domain=localhost"}, set...)},
+	}, out
+}
+
+func TestUnreachableAPIServerIsOneFatalLine(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	l.Close()
+	opts, out := options(func() (*rest.Config, error) {
+		return &rest.Config{Host: "https://" + addr, TLSClientConfig: rest.TLSClientConfig{Insecure: true}}, nil
+	}, "onprem")
+
+	start := time.Now()
+	err = Run(context.Background(), opts)
+	assert.Less(t, time.Since(start), 5*time.Second)
+	assert.Equal(t, cmdutil.ExitFailure, cmdutil.ExitCode(err))
+	text := out.String()
+	assert.Equal(t, 1, strings.Count(text, "cannot reach the API server"), text)
+	assert.Contains(t, text, fmt.Sprintf("✗ kube-api             cannot reach the API server at https://%s:", addr))
+	// Every check that needs the cluster: 14 of the 20 for onprem.
+	assert.Equal(t, 14, strings.Count(text, "skipped because kube-api failed"), text)
+}
+
+func TestJSONReportMatchesItsSchemaAndIgnoreWarns(t *testing.T) {
+	e := testenv.Require(t, testenv.KubernetesBare)
+	cfg := func() (*rest.Config, error) { return clientcmd.BuildConfigFromFlags("", e.KubeconfigBare) }
+	opts, out := options(cfg, "local", "apis.campaigns.enabled=false")
+	opts.Output = output.JSON
+	opts.Ignore = []string{"storage-class"}
+	err := Run(context.Background(), opts)
+	require.Error(t, err, "the bare cluster has no nodes: preflight fails")
+
+	schemaFile, err := os.Open("../../../docs/preflight.schema.json")
+	require.NoError(t, err)
+	defer schemaFile.Close()
+	doc, err := jsonschema.UnmarshalJSON(schemaFile)
+	require.NoError(t, err)
+	c := jsonschema.NewCompiler()
+	require.NoError(t, c.AddResource("preflight.schema.json", doc))
+	schema, err := c.Compile("preflight.schema.json")
+	require.NoError(t, err)
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(out.Bytes()))
+	require.NoError(t, err)
+	require.NoError(t, schema.Validate(inst))
+
+	var rep struct {
+		OK     bool `json:"ok"`
+		Checks []struct {
+			ID, Status, Message string
+			Ignored             bool
+		} `json:"checks"`
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep))
+	assert.False(t, rep.OK)
+	for _, c := range rep.Checks {
+		if c.ID == "storage-class" {
+			assert.Equal(t, "warn", c.Status)
+			assert.True(t, c.Ignored)
+			assert.Equal(t, "no default StorageClass; the cluster has: none (ignored: --ignore-checks storage-class)", c.Message)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	for args, want := range map[string]string{
+		"preflight":                "--profile is required",
+		"preflight --profile mars": `unknown profile "mars"`,
+		"preflight --profile aws --ignore-checks nosuch": `--ignore-checks: unknown check "nosuch"`,
+		"preflight --profile aws -o xml":                 `unknown output format "xml"`,
+		"preflight --profile aws --set frontend.bogus=1": "additional properties 'bogus' not allowed",
+	} {
+		streams, _, _, errOut := iostreams.Test()
+		code := root.Execute(context.Background(), cmdutil.NewFactory(streams), strings.Fields(args))
+		assert.Equal(t, cmdutil.ExitUsage, code, args)
+		assert.Contains(t, errOut.String(), want, args)
+	}
+}
+
+func TestPostgresPasswordNeverPrinted(t *testing.T) {
+	opts, out := options(func() (*rest.Config, error) { return nil, fmt.Errorf("no cluster here") }, "aws",
+		"postgres.external.host=127.0.0.1", "postgres.external.port=1")
+	opts.Postgres = "postgres://admin:sup3r-s3cret@127.0.0.1:1/postgres"
+	_ = Run(context.Background(), opts)
+	assert.NotContains(t, out.String(), "sup3r-s3cret")
+	assert.Contains(t, out.String(), "cannot reach PostgreSQL at 127.0.0.1:1")
+	assert.Contains(t, opts.Redactor.String("x sup3r-s3cret"), "[REDACTED]")
+}
