@@ -245,7 +245,7 @@ func crdCheck(what string, names ...string) func(context.Context, *Target) Outco
 			found = append(found, desc)
 		}
 		if len(missing) > 0 {
-			return Outcome{Status: StatusFail, Message: fmt.Sprintf("%s is not installed: missing CRDs %s", what, strings.Join(missing, ", ")), Details: missing}
+			return Failf("%s is not installed: missing CRDs %s", what, strings.Join(missing, ", "))
 		}
 		return Passf("%s installed: %s", what, strings.Join(found, "; "))
 	}

@@ -288,3 +288,15 @@ func closedPort(t *testing.T) int {
 	return port
 }
 
+
+func TestExternalVaultUnreachable(t *testing.T) {
+	port := closedPort(t)
+	rendered, err := render.Render(context.Background(), render.Options{Profile: "onprem", Set: []string{
+		"vault.mode=external", fmt.Sprintf("vault.external.address=http://127.0.0.1:%d", port)}})
+	require.NoError(t, err)
+	target, err := NewTarget(nil, fmt.Errorf("not needed"), rendered)
+	require.NoError(t, err)
+	out := checkExternalVault(context.Background(), target)
+	assert.Equal(t, StatusFail, out.Status)
+	assert.Contains(t, out.Message, fmt.Sprintf("cannot reach Vault at http://127.0.0.1:%d", port))
+}

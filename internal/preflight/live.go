@@ -30,9 +30,12 @@ type liveModel struct {
 	color   bool
 }
 
-// NewLive starts the live view writing to out.
-func NewLive(out io.Writer, in io.Reader, color bool) *Live {
+// NewLive starts the live view of checks, in their report order, writing to out.
+func NewLive(out io.Writer, in io.Reader, color bool, checks []*Check) *Live {
 	m := liveModel{spin: spinner.New(spinner.WithSpinner(spinner.MiniDot)), running: map[string]string{}, results: map[string]Result{}, color: color}
+	for _, c := range checks {
+		m.order = append(m.order, c.ID)
+	}
 	l := &Live{prog: tea.NewProgram(m, tea.WithOutput(out), tea.WithInput(in)), done: make(chan struct{})}
 	go func() {
 		_, _ = l.prog.Run()
@@ -56,11 +59,9 @@ func (m liveModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case startedMsg:
 		m.running[msg.id] = msg.desc
-		m.order = appendOnce(m.order, msg.id)
 	case finishedMsg:
 		delete(m.running, msg.r.ID)
 		m.results[msg.r.ID] = msg.r
-		m.order = appendOnce(m.order, msg.r.ID)
 	case quitMsg:
 		return m, tea.Quit
 	case tea.KeyMsg:
@@ -86,16 +87,11 @@ func (m liveModel) View() string {
 			b.WriteString(formatResult(r, width, m.color))
 			continue
 		}
-		fmt.Fprintf(&b, "%s %-*s  %s\n", m.spin.View(), width, id, m.running[id])
+		if desc, ok := m.running[id]; ok {
+			fmt.Fprintf(&b, "%s %-*s  %s\n", m.spin.View(), width, id, desc)
+			continue
+		}
+		fmt.Fprintf(&b, "· %-*s  waiting\n", width, id)
 	}
 	return b.String()
-}
-
-func appendOnce(list []string, id string) []string {
-	for _, x := range list {
-		if x == id {
-			return list
-		}
-	}
-	return append(list, id)
 }

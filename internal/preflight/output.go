@@ -11,6 +11,12 @@ import (
 // Marks of each status in plain and live output.
 var marks = map[Status]string{StatusPass: "✓", StatusWarn: "!", StatusFail: "✗", StatusSkip: "-"}
 
+// WriteSummary prints only the closing line (after a live view has shown the list).
+func WriteSummary(w io.Writer, rep *Report) error {
+	_, err := fmt.Fprintf(w, "\n%s\n", summaryLine(rep))
+	return err
+}
+
 // WriteText prints the report as a list, the hint and details under each problem, and a
 // closing summary.
 func WriteText(w io.Writer, rep *Report, color bool) error {

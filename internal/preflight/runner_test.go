@@ -2,6 +2,7 @@ package preflight
 
 import (
 	"context"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,6 +78,11 @@ func TestCheckDefinitionsAreSound(t *testing.T) {
 		assert.NotEmpty(t, c.Hint, c.ID)
 		assert.NotEmpty(t, c.Docs, c.ID)
 		assert.NotEmpty(t, c.Category, c.ID)
+	}
+	docs, err := os.ReadFile("../../docs/preflight.md")
+	require.NoError(t, err)
+	for _, c := range checks {
+		assert.Contains(t, string(docs), "\n## "+c.Docs+"\n", "docs/preflight.md has no section for %s", c.ID)
 	}
 	assert.ErrorContains(t, Validate([]*Check{{ID: "a", DependsOn: []string{"b"}}, {ID: "b", DependsOn: []string{"a"}}}), "circle")
 	assert.ErrorContains(t, Validate([]*Check{{ID: "a", DependsOn: []string{"zz"}}}), "unknown check")

@@ -92,9 +92,12 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	switch opts.Output {
-	case output.JSON, output.YAML:
+	switch {
+	case opts.Output == output.JSON || opts.Output == output.YAML:
 		err = output.Print(opts.IO.Out, opts.Output, rep, nil)
+	case liveView(opts):
+		// The live view already left the list on the screen.
+		err = preflight.WriteSummary(opts.IO.Out, rep)
 	default:
 		err = preflight.WriteText(opts.IO.Out, rep, opts.IO.ColorEnabled())
 	}
@@ -129,8 +132,8 @@ func Check(ctx context.Context, opts *Options) (*preflight.Report, error) {
 		runner.Ignore[id] = true
 	}
 	var live *preflight.Live
-	if opts.Output == output.Table && opts.IO.IsStdoutTTY() {
-		live = preflight.NewLive(opts.IO.ErrOut, opts.IO.In, opts.IO.ColorEnabled())
+	if liveView(opts) {
+		live = preflight.NewLive(opts.IO.ErrOut, opts.IO.In, opts.IO.ColorEnabled(), runner.Checks)
 		runner.Observer = live
 	}
 	rep, err := runner.Run(ctx, t)
@@ -141,6 +144,11 @@ func Check(ctx context.Context, opts *Options) (*preflight.Report, error) {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// liveView: a live list when a person watches (stdout and stderr on a terminal, table output).
+func liveView(opts *Options) bool {
+	return opts.Output == output.Table && opts.IO.IsStdoutTTY() && opts.IO.IsStderrTTY()
 }
 
 // registerURLSecret masks a URL's password (and the URL as written) in all output.
