@@ -4,6 +4,7 @@ package redact
 
 import (
 	"io"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -108,3 +109,12 @@ type redactedError struct {
 
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
+
+// RegisterURLPassword registers the password of a URL such as postgres://user:pw@host/db.
+func (r *Redactor) RegisterURLPassword(raw string) {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok {
+			r.Register(pw, url.QueryEscape(pw))
+		}
+	}
+}

@@ -73,6 +73,8 @@ type Result struct {
 	Effective common.Values
 	// Manifest is the rendered YAML, hooks last, as `helm template` prints it.
 	Manifest string
+	// ReleaseManifest is the manifest without hooks, as Helm stores it in a release.
+	ReleaseManifest string
 	Objects  []Object
 
 	release string
@@ -194,7 +196,7 @@ func RenderValues(ctx context.Context, c *chart.Chart, vals map[string]any, opts
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Chart: c, Values: vals, Effective: effective, release: install.ReleaseName}
+	res := &Result{Chart: c, Values: vals, Effective: effective, release: install.ReleaseName, ReleaseManifest: rel.Manifest}
 	var manifest strings.Builder
 	manifest.WriteString(strings.TrimSpace(rel.Manifest))
 	manifest.WriteString("\n")
@@ -268,3 +270,6 @@ func orDefault(s, def string) string {
 
 // ReleaseName is the release the result was rendered for.
 func (r *Result) ReleaseName() string { return r.release }
+
+// ParseManifest splits a release's stored manifest into objects.
+func ParseManifest(manifest string) ([]Object, error) { return splitManifest(manifest, false) }

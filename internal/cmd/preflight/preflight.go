@@ -112,8 +112,8 @@ func Run(ctx context.Context, opts *Options) error {
 
 // Check runs preflight and returns the report without printing it (install uses this).
 func Check(ctx context.Context, opts *Options) (*preflight.Report, error) {
-	if opts.Postgres != "" {
-		registerURLSecret(opts.Redactor, opts.Postgres)
+	if opts.Postgres != "" && opts.Redactor != nil {
+		opts.Redactor.RegisterURLPassword(opts.Postgres)
 	}
 	rendered, err := render.Render(ctx, opts.Chart)
 	if err != nil {
@@ -149,19 +149,4 @@ func Check(ctx context.Context, opts *Options) (*preflight.Report, error) {
 // liveView: a live list when a person watches (stdout and stderr on a terminal, table output).
 func liveView(opts *Options) bool {
 	return opts.Output == output.Table && opts.IO.IsStdoutTTY() && opts.IO.IsStderrTTY()
-}
-
-// registerURLSecret masks a URL's password (and the URL as written) in all output.
-func registerURLSecret(r *redact.Redactor, raw string) {
-	if r == nil {
-		return
-	}
-	if i := strings.Index(raw, "://"); i >= 0 {
-		rest := raw[i+3:]
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			if _, pw, ok := strings.Cut(rest[:at], ":"); ok {
-				r.Register(pw)
-			}
-		}
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/resimate/resimatectl/internal/cmd/docs"
+	"github.com/resimate/resimatectl/internal/cmd/lifecycle"
 	preflightcmd "github.com/resimate/resimatectl/internal/cmd/preflight"
 	rendercmd "github.com/resimate/resimatectl/internal/cmd/render"
 	"github.com/resimate/resimatectl/internal/cmd/version"
@@ -60,6 +61,8 @@ preflight checks, upgrades and rollbacks, backups and restores, and status.`,
 	cmd.AddCommand(version.NewCmd(f, nil))
 	cmd.AddCommand(rendercmd.NewCmd(f, nil))
 	cmd.AddCommand(preflightcmd.NewCmd(f, nil))
+	cmd.AddCommand(lifecycle.NewInstallCmd(f, nil), lifecycle.NewStatusCmd(f, nil), lifecycle.NewUpgradeCmd(f),
+		lifecycle.NewRollbackCmd(f), lifecycle.NewUninstallCmd(f))
 	cmd.AddCommand(docs.NewCmd(f))
 	// Cobra adds these when it executes; adding them now keeps the generated reference complete.
 	cmd.InitDefaultHelpCmd()
