@@ -39,6 +39,7 @@ lint: $(STATICCHECK)
 	$(STATICCHECK) ./...
 
 bench: testenv-up
+	bash $(TESTENV)/build.sh helm
 	source "$${RESIMATE_TESTENV_STATE:-$${TMPDIR:-/tmp}/resimatectl-testenv}/env" && $(GO) test -run '^$$' -bench . -benchtime 3x ./...
 
 docs:
@@ -53,9 +54,10 @@ testenv-down:
 release-snapshot: $(GORELEASER)
 	$(GORELEASER) release --snapshot --clean
 
-## demo: the local default run (until install lands: the test environment plus the CLI).
+## demo: the local default run: the test environment, then preflight, install --profile=local
+## and status against its cluster, ending with every component Ready.
 demo: testenv-up build
-	source "$${RESIMATE_TESTENV_STATE:-$${TMPDIR:-/tmp}/resimatectl-testenv}/env" && ./bin/resimatectl version
+	bash hack/demo.sh
 
 $(STATICCHECK):
 	mkdir -p $(TOOLS_DIR)

@@ -317,7 +317,8 @@ func checkNamespace(ctx context.Context, t *Target) Outcome {
 	case "superseded":
 		return Passf("existing install found: %s", desc)
 	default:
-		return Failf("a failed or interrupted install was left behind: %s", desc)
+		// install recovers these (a pending revision is cleared, a failed one upgraded).
+		return Warnf("a failed or interrupted install was left behind: %s: install will recover it", desc)
 	}
 }
 

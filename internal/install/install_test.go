@@ -1,0 +1,231 @@
+package install_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+
+	"github.com/resimate/resimatectl/internal/install"
+	"github.com/resimate/resimatectl/internal/logging"
+	"github.com/resimate/resimatectl/internal/redact"
+	"github.com/resimate/resimatectl/internal/render"
+	"github.com/resimate/resimatectl/internal/testenv"
+)
+
+// testEnv returns an install environment on the test cluster whose progress and logs go to a
+// buffer (so tests can search everything the run printed).
+func testEnv(t testing.TB) (*install.Env, *syncBuffer) {
+	e := testenv.Require(t, testenv.Kubernetes)
+	flags := genericclioptions.NewConfigFlags(false)
+	flags.KubeConfig = &e.Kubeconfig
+	out := &syncBuffer{}
+	r := &redact.Redactor{}
+	logger, err := logging.New(out, r, logging.Options{Format: "json", Level: "debug"})
+	require.NoError(t, err)
+	return &install.Env{Getter: flags, Redactor: r, Logger: logger, Progress: func(ev install.Event) {
+		b, _ := json.Marshal(ev)
+		out.Write(append(b, '\n'))
+	}}, out
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// kwokValues make a profile installable on the test cluster: volumes of the class kwok binds,
+// and a domain that resolves here. Everything else stays the profile's.
+var kwokValues = []string{"storage.className=kwok-volume", "storage.createClass.enabled=false", "global.domain=localhost"}
+
+func options(ns, profile string, set ...string) install.Options {
+	return install.Options{
+		Chart:   render.Options{Profile: profile, Namespace: ns, Set: append(append([]string{}, kwokValues...), set...)},
+		Timeout: 2 * time.Minute, SkipUpstream: true, Offline: true, LockTTL: 3 * time.Second,
+		// The test cluster has no ingress controllers, cert-manager or managed PostgreSQL.
+		Ignore: []string{"ingress-class", "cert-manager", "postgres-external", "smtp", "cloud"},
+	}
+}
+
+func crds(t *testing.T) {
+	testenv.EnsureCRDs(t, testenv.CRDsKnative, testenv.CRDsCNPG, testenv.CRDsPrometheus)
+}
+
+func TestInstallEveryProfileThenRerunIsANoOp(t *testing.T) {
+	crds(t)
+	for _, profile := range render.Profiles() {
+		t.Run(profile, func(t *testing.T) {
+			t.Parallel()
+			env, out := testEnv(t)
+			ns := testenv.Namespace(t, nil)
+			ctx := context.Background()
+			res, err := install.Install(ctx, env, options(ns, profile))
+			require.NoError(t, err, out.String())
+			assert.Equal(t, "installed", res.Action)
+			assert.Equal(t, 1, res.Revision)
+			assert.Empty(t, install.NotReady(res.Components), "%+v", res.Components)
+
+			again, err := install.Install(ctx, env, options(ns, profile))
+			require.NoError(t, err)
+			assert.Equal(t, "up-to-date", again.Action)
+			assert.Equal(t, 1, again.Revision, "no new Helm revision")
+			h, err := install.NewHelm(env.Getter, ns, logging.Discard())
+			require.NoError(t, err)
+			hist, err := h.History(render.DefaultRelease)
+			require.NoError(t, err)
+			assert.Len(t, hist, 1)
+
+			rec, err := install.LoadRecord(ctx, testenv.Clientset(t), ns, render.DefaultRelease)
+			require.NoError(t, err)
+			require.NotNil(t, rec)
+			assert.Equal(t, profile, rec.Profile)
+			assert.Equal(t, "0.1.0", rec.ChartVersion)
+			assert.Contains(t, rec.Values, "kwok-volume")
+		})
+	}
+}
+
+func TestUpgradeAndAutomaticRollback(t *testing.T) {
+	crds(t)
+	env, out := testEnv(t)
+	ns := testenv.Namespace(t, nil)
+	ctx := context.Background()
+	cs := testenv.Clientset(t)
+	_, err := install.Install(ctx, env, options(ns, "local"))
+	require.NoError(t, err, out.String())
+	secretsBefore := secretData(t, cs, ns)
+
+	// A changed value makes a new revision.
+	res, err := install.Install(ctx, env, options(ns, "local", "frontend.replicas.min=3"))
+	require.NoError(t, err)
+	assert.Equal(t, "upgraded", res.Action)
+	assert.Equal(t, 2, res.Revision)
+
+	// Preflight sees that pods bound to nodes that do not exist cannot run...
+	bad := options(ns, "local", "frontend.replicas.min=3", "global.nodeSelector.pool=none-such")
+	bad.Timeout = 15 * time.Second
+	_, err = install.Install(ctx, env, bad)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "preflight failed, nothing was changed: nodes: none of the")
+	// ...and without it, the upgrade never becomes Ready (here its pre-upgrade hook cannot be
+	// scheduled) and rolls back by itself, naming the object.
+	bad.SkipPreflight = true
+	_, err = install.Install(ctx, env, bad)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "upgrade failed and rolled back to revision 2")
+	assert.Contains(t, err.Error(), "Job/"+ns+"/resimate-kratos-migrate not ready. status: InProgress")
+
+	// A frontend too big for any node: its Deployment never becomes Available.
+	huge := options(ns, "local", "frontend.replicas.min=3", "frontend.resources.requests.cpu=100", "frontend.resources.limits.cpu=100")
+	huge.Timeout, huge.SkipPreflight = 15*time.Second, true
+	_, err = install.Install(ctx, env, huge)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "upgrade failed and rolled back to revision")
+	assert.Regexp(t, `component frontend: Deployment resimate-frontend: .+ is InProgress`, err.Error())
+
+	st, err := install.Status(ctx, env, ns, render.DefaultRelease)
+	require.NoError(t, err)
+	assert.True(t, st.Ready, st.Verdict)
+	assert.Equal(t, 6, st.Revision, "two failed upgrades and their rollbacks: revisions 3 to 6")
+	for _, c := range st.Components {
+		if c.Name == "frontend" {
+			assert.Equal(t, int64(3), c.Ready)
+		}
+	}
+	assert.Equal(t, secretsBefore, secretData(t, cs, ns), "generated secrets survive upgrades unchanged")
+	for _, v := range secretsBefore {
+		assert.NotContains(t, out.String(), v, "a generated secret reached the output")
+	}
+}
+
+func TestConcurrentInstallsOneWaitsOut(t *testing.T) {
+	crds(t)
+	ns := testenv.Namespace(t, nil)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	durations := make([]time.Duration, 2)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			env, _ := testEnv(t)
+			start := time.Now()
+			_, errs[i] = install.Install(context.Background(), env, options(ns, "local"))
+			durations[i] = time.Since(start)
+		}()
+	}
+	wg.Wait()
+	var locked, ok int
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, install.ErrLocked):
+			locked++
+			assert.Regexp(t, `an install by [^ ]+ on [^ ]+ has held the lock since \d{4}-\d\d-\d\dT`, err.Error())
+			assert.Less(t, durations[i], 5*time.Second, "the loser fails fast")
+		default:
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	assert.Equal(t, 1, ok)
+	assert.Equal(t, 1, locked)
+}
+
+func TestBadInputChangesNothing(t *testing.T) {
+	env, _ := testEnv(t)
+	cs := testenv.Clientset(t)
+	ns := testenv.UniqueName("never")
+	ctx := context.Background()
+
+	_, err := install.Install(ctx, env, options(ns, "mars"))
+	assert.ErrorContains(t, err, `unknown profile "mars"`)
+	var in *install.InputError
+	assert.True(t, errors.As(err, &in))
+
+	_, err = install.Install(ctx, env, options(ns, "local", "frontend.replicas.min=-1"))
+	assert.ErrorContains(t, err, "at '/frontend/replicas/min'")
+	assert.True(t, errors.As(err, &in))
+
+	_, err = cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	assert.True(t, isNotFound(err), "nothing was created")
+}
+
+func secretData(t *testing.T, _ any, ns string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, name := range install.SecretNames(render.DefaultRelease) {
+		s, err := testenv.Clientset(t).CoreV1().Secrets(ns).Get(context.Background(), name, metav1.GetOptions{})
+		require.NoError(t, err)
+		for k, v := range s.Data {
+			if k != corev1.BasicAuthUsernameKey {
+				out[name+"/"+k] = string(v)
+			}
+		}
+	}
+	return out
+}
+
+func isNotFound(err error) bool { return err != nil && strings.Contains(err.Error(), "not found") }
