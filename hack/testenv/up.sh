@@ -113,20 +113,25 @@ up_etcd() {
   wait_until etcd 30 curl -sf "http://127.0.0.1:$TESTENV_ETCD_PORT/health"
 }
 
-up_apiserver() {
-  local d=$TESTENV_STATE/pki
-  running kube-apiserver && return
-  spawn kube-apiserver "$TESTENV_BIN/kube-apiserver-$K8S_VERSION" \
-    --etcd-servers "http://127.0.0.1:$TESTENV_ETCD_PORT" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$TESTENV_APISERVER_PORT" \
+# start_apiserver NAME PORT ETCD_PREFIX SERVICE_RANGE KUBECONFIG: one kube-apiserver on etcd.
+start_apiserver() {
+  local name=$1 port=$2 prefix=$3 range=$4 kubeconfig=$5 d=$TESTENV_STATE/pki
+  running "$name" && return
+  spawn "$name" "$TESTENV_BIN/kube-apiserver-$K8S_VERSION" \
+    --etcd-servers "http://127.0.0.1:$TESTENV_ETCD_PORT" --etcd-prefix "$prefix" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$port" \
     --endpoint-reconciler-type none \
     --tls-cert-file "$d/apiserver.crt" --tls-private-key-file "$d/apiserver.key" --client-ca-file "$d/ca.crt" \
     --service-account-key-file "$d/sa.pub" --service-account-signing-key-file "$d/sa.key" \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
-    --service-cluster-ip-range 10.96.0.0/16 \
+    --service-cluster-ip-range "$range" \
     --authorization-mode RBAC --enable-admission-plugins PodSecurity --allow-privileged=false \
     --profiling=false --v 0
-  wait_until kube-apiserver 90 kubectl --kubeconfig "$KUBECONFIG" get --raw /readyz
+  wait_until "$name" 90 kubectl --kubeconfig "$kubeconfig" get --raw /readyz
+}
+
+up_apiserver() {
+  start_apiserver kube-apiserver "$TESTENV_APISERVER_PORT" /registry 10.96.0.0/16 "$KUBECONFIG"
 }
 
 up_controller_manager() {
@@ -143,20 +148,8 @@ up_controller_manager() {
 # A second API server on the same etcd under another prefix: an empty cluster (no nodes, no
 # StorageClass, no CRDs, no controllers) for tests of what a bare cluster lacks.
 up_bare_apiserver() {
-  local d=$TESTENV_STATE/pki
-  running kube-apiserver-bare && return
-  spawn kube-apiserver-bare "$TESTENV_BIN/kube-apiserver-$K8S_VERSION" \
-    --etcd-servers "http://127.0.0.1:$TESTENV_ETCD_PORT" --etcd-prefix /bare-cluster \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$TESTENV_BARE_APISERVER_PORT" \
-    --endpoint-reconciler-type none \
-    --tls-cert-file "$d/apiserver.crt" --tls-private-key-file "$d/apiserver.key" --client-ca-file "$d/ca.crt" \
-    --service-account-key-file "$d/sa.pub" --service-account-signing-key-file "$d/sa.key" \
-    --service-account-issuer https://kubernetes.default.svc.cluster.local \
-    --service-cluster-ip-range 10.97.0.0/16 \
-    --authorization-mode RBAC --enable-admission-plugins PodSecurity --allow-privileged=false \
-    --profiling=false --v 0
   sed "s|:$TESTENV_APISERVER_PORT|:$TESTENV_BARE_APISERVER_PORT|" "$TESTENV_STATE/admin.kubeconfig" >"$TESTENV_STATE/bare.kubeconfig"
-  wait_until kube-apiserver-bare 90 kubectl --kubeconfig "$TESTENV_STATE/bare.kubeconfig" get --raw /readyz
+  start_apiserver kube-apiserver-bare "$TESTENV_BARE_APISERVER_PORT" /bare-cluster 10.97.0.0/16 "$TESTENV_STATE/bare.kubeconfig"
 }
 
 up_scheduler() {

@@ -42,16 +42,9 @@ type UpgradePlan struct {
 func Plan(ctx context.Context, env *Env, opts Options) (*UpgradePlan, error) {
 	ns, name := opts.Chart.Namespace, orDefault(opts.Chart.ReleaseName, render.DefaultRelease)
 	opts.Chart.ReleaseName = name
-	h, err := NewHelm(env.Getter, ns, env.Logger)
+	_, rel, err := installedRelease(env, ns, name)
 	if err != nil {
 		return nil, err
-	}
-	rel, err := h.Latest(name)
-	if err != nil {
-		return nil, err
-	}
-	if rel == nil {
-		return nil, fmt.Errorf("no release %s in namespace %s to upgrade: use 'resimatectl install'", name, ns)
 	}
 	rendered, err := render.Render(ctx, opts.Chart)
 	if err != nil {
@@ -188,16 +181,9 @@ func Rollback(ctx context.Context, env *Env, ns, name string, revision int, time
 		return 0, err
 	}
 	defer unlock()
-	h, err := NewHelm(env.Getter, ns, env.Logger)
+	h, _, err := installedRelease(env, ns, name)
 	if err != nil {
 		return 0, err
-	}
-	rel, err := h.Latest(name)
-	if err != nil {
-		return 0, err
-	}
-	if rel == nil {
-		return 0, fmt.Errorf("no release %s in namespace %s", name, ns)
 	}
 	if revision != 0 {
 		if _, err := h.Revision(name, revision); err != nil {
@@ -285,4 +271,21 @@ func lockFor(ctx context.Context, env *Env, c *clients, ns, name, op string, for
 		env.emit(Event{Type: "note", Message: note})
 	}
 	return func() { lock.Release(context.WithoutCancel(ctx)) }, nil
+}
+
+// installedRelease opens Helm on ns and reads the release's newest revision; no release is an
+// error that says what to do.
+func installedRelease(env *Env, ns, name string) (*Helm, *releaseT, error) {
+	h, err := NewHelm(env.Getter, ns, env.Logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	rel, err := h.Latest(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rel == nil {
+		return nil, nil, fmt.Errorf("no release %s in namespace %s: install it with 'resimatectl install'", name, ns)
+	}
+	return h, rel, nil
 }

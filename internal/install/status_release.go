@@ -26,16 +26,9 @@ func Status(ctx context.Context, env *Env, ns, name string) (*PlatformStatus, er
 	if err != nil {
 		return nil, err
 	}
-	h, err := NewHelm(env.Getter, ns, env.Logger)
+	_, rel, err := installedRelease(env, ns, name)
 	if err != nil {
 		return nil, err
-	}
-	rel, err := h.Latest(name)
-	if err != nil {
-		return nil, err
-	}
-	if rel == nil {
-		return nil, fmt.Errorf("no release %s in namespace %s: install it with 'resimatectl install'", name, ns)
 	}
 	objects, err := render.ParseManifest(rel.Manifest)
 	if err != nil {
