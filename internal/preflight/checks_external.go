@@ -216,4 +216,3 @@ func errOrEmpty(err error) string {
 	}
 	return shortErr(err)
 }
-

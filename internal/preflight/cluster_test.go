@@ -288,7 +288,6 @@ func closedPort(t *testing.T) int {
 	return port
 }
 
-
 func TestExternalVaultUnreachable(t *testing.T) {
 	port := closedPort(t)
 	rendered, err := render.Render(context.Background(), render.Options{Profile: "onprem", Set: []string{

@@ -75,7 +75,7 @@ type Result struct {
 	Manifest string
 	// ReleaseManifest is the manifest without hooks, as Helm stores it in a release.
 	ReleaseManifest string
-	Objects  []Object
+	Objects         []Object
 
 	release string
 }
