@@ -50,6 +50,12 @@ func isTerminal(f *os.File) bool {
 	return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
 }
 
+// WrapOutput passes stdout and stderr through wrap (the redactor, so that no registered secret
+// is ever printed). The terminal flags stay those of the real streams.
+func (s *IOStreams) WrapOutput(wrap func(io.Writer) io.Writer) {
+	s.Out, s.ErrOut = wrap(s.Out), wrap(s.ErrOut)
+}
+
 // IsStdinTTY reports whether input comes from a terminal (so prompting is possible).
 func (s *IOStreams) IsStdinTTY() bool { return s.stdinTTY }
 

@@ -91,6 +91,7 @@ func (g *globalOptions) setUp(cmd *cobra.Command, f *cmdutil.Factory) error {
 func Main() int {
 	streams := iostreams.System()
 	f := cmdutil.NewFactory(streams)
+	streams.WrapOutput(f.Redactor.Writer)
 	return Execute(context.Background(), f, os.Args[1:])
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -108,6 +109,28 @@ func TestSecretsNeverReachErrorOutput(t *testing.T) {
 	code := root.PrintError(f, err)
 	assert.Equal(t, 1, code)
 	assert.Equal(t, "Error: connecting with [REDACTED] failed\n", errOut.String())
+}
+
+func TestSecretsNeverReachOutput(t *testing.T) {
+	isolateConfig(t)
+	streams, _, out, errOut := iostreams.Test()
+	f := cmdutil.NewFactory(streams)
+	f.Redactor = &redact.Redactor{}
+	streams.WrapOutput(f.Redactor.Writer)
+	cmd := root.NewCmd(f)
+	cmd.AddCommand(&cobra.Command{Use: "leak", RunE: func(c *cobra.Command, _ []string) error {
+		f.Redactor.Register("generated-cookie-secret")
+		fmt.Fprintln(streams.Out, "cookie: generated-cookie-secret")
+		fmt.Fprintln(streams.ErrOut, "progress with generated-cookie-secret")
+		f.Logger.Error("log line", "value", "generated-cookie-secret")
+		return nil
+	}})
+	cmd.SetArgs([]string{"leak", "--log-format", "json"})
+	require.NoError(t, cmd.Execute())
+	assert.Equal(t, "cookie: [REDACTED]\n", out.String())
+	assert.NotContains(t, errOut.String(), "generated-cookie-secret")
+	assert.Contains(t, errOut.String(), "progress with [REDACTED]")
+	assert.Contains(t, errOut.String(), `"value":"[REDACTED]"`)
 }
 
 func TestCompletionScripts(t *testing.T) {
