@@ -1,0 +1,180 @@
+package firebaseauth_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"firebase.google.com/go/v4/auth"
+	"firebase.google.com/go/v4/auth/hash"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	fa "github.com/resimate/resimatectl/internal/migrate/firebaseauth"
+	"github.com/resimate/resimatectl/internal/testenv"
+)
+
+// Firebase's published scrypt test vector.
+var vector = struct{ key, sep, salt, hash, password string }{
+	key:      "jxspr8Ki0RYycVU8zykbdLGjFQ3McFUH0uiiTvC8pVMXAn210wjLNmdZJzxUECKbm0QsEmYUSDzZvpjeJ9WmXA==",
+	sep:      "Bw==",
+	salt:     "42xEC+ixf3L2lw==",
+	hash:     "lSrfV15cpx95/sZS2W9c9Kp6i/LVgQNDNC/qzrCnh1SAyZvqmZqAjTdn3aoItz+VHjoZilo78198JAdRuid5lQ==",
+	password: "user1password",
+}
+
+func b64(t testing.TB, s string) []byte {
+	b, err := base64.StdEncoding.DecodeString(s)
+	require.NoError(t, err)
+	return b
+}
+
+func vectorParams(t testing.TB) *fa.HashParams {
+	return &fa.HashParams{SignerKey: b64(t, vector.key), SaltSeparator: b64(t, vector.sep), Rounds: 8, MemCost: 14}
+}
+
+func TestHashMatchesFirebaseTestVector(t *testing.T) {
+	p := vectorParams(t)
+	got, err := p.Hash(vector.password, b64(t, vector.salt))
+	require.NoError(t, err)
+	assert.Equal(t, vector.hash, base64.StdEncoding.EncodeToString(got))
+	ok, err := p.Verify("wrong", b64(t, vector.salt), got)
+	require.NoError(t, err)
+	assert.False(t, ok)
+	assert.Equal(t, "$firescrypt$ln=14,r=8,p=1$42xEC+ixf3L2lw==$"+vector.hash+"$Bw==$"+vector.key, p.KratosHash(got, b64(t, vector.salt)))
+}
+
+// seeded is a user the test put into the emulator, with its plaintext password.
+type seeded struct {
+	uid, email, password string
+	disabled             bool
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// seed imports a set covering every case into a fresh emulator project, hashing random
+// passwords with params.
+func seed(t *testing.T, client *auth.Client, params *fa.HashParams, tag string) []seeded {
+	ctx := context.Background()
+	var users []*auth.UserToImport
+	var out []seeded
+	add := func(uid, email, password string, configure func(*auth.UserToImport)) {
+		u := (&auth.UserToImport{}).UID(uid)
+		if email != "" {
+			u.Email(email)
+		}
+		if password != "" {
+			salt := randomBytes(12)
+			h, err := params.Hash(password, salt)
+			require.NoError(t, err)
+			u.PasswordHash(h).PasswordSalt(salt)
+		}
+		if configure != nil {
+			configure(u)
+		}
+		users = append(users, u)
+		s := seeded{uid: uid, email: email, password: password}
+		out = append(out, s)
+	}
+	pw := func() string { return "pw-" + hex.EncodeToString(randomBytes(8)) }
+	add("verified-"+tag, "verified-"+tag+"@example.com", pw(), func(u *auth.UserToImport) { u.EmailVerified(true).DisplayName("Ada Lovelace") })
+	add("unverified-"+tag, "unverified-"+tag+"@example.com", pw(), nil)
+	add("disabled-"+tag, "disabled-"+tag+"@example.com", pw(), func(u *auth.UserToImport) { u.Disabled(true) })
+	out[len(out)-1].disabled = true
+	add("claims-"+tag, "claims-"+tag+"@example.com", pw(), func(u *auth.UserToImport) {
+		u.CustomClaims(map[string]any{"role": "admin", "tenant": "main"})
+	})
+	add("google-only-"+tag, "google-"+tag+"@example.com", "", func(u *auth.UserToImport) {
+		u.ProviderData([]*auth.UserProvider{{ProviderID: "google.com", UID: "g-" + tag, Email: "google-" + tag + "@example.com"}})
+	})
+	add("both-"+tag, "both-"+tag+"@example.com", pw(), func(u *auth.UserToImport) {
+		u.ProviderData([]*auth.UserProvider{{ProviderID: "github.com", UID: "gh-" + tag}})
+	})
+	add("phone-"+tag, "", "", func(u *auth.UserToImport) { u.PhoneNumber(fmt.Sprintf("+1555%07d", int(randomBytes(3)[0])*10000+int(randomBytes(2)[1]))) })
+
+	res, err := client.ImportUsers(ctx, users, auth.WithHash(hash.Scrypt{
+		Key: params.SignerKey, SaltSeparator: params.SaltSeparator, Rounds: params.Rounds, MemoryCost: params.MemCost,
+	}))
+	require.NoError(t, err)
+	require.Equal(t, len(users), res.SuccessCount, "%v", res.Errors)
+	return out
+}
+
+// login signs in through Kratos' public API (the native login flow) and reports the status.
+func login(t *testing.T, email, password string) int {
+	e := testenv.Require(t, testenv.Kratos)
+	resp, err := http.Get(e.KratosPublicURL + "/self-service/login/api")
+	require.NoError(t, err)
+	var flow struct{ ID string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&flow))
+	resp.Body.Close()
+	body, _ := json.Marshal(map[string]string{"method": "password", "identifier": email, "password": password})
+	resp, err = http.Post(e.KratosPublicURL+"/self-service/login?flow="+flow.ID, "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func newRun(t *testing.T, source fa.Source, params *fa.HashParams, project string) (*fa.Run, *pgxpool.Pool) {
+	pool, _ := testenv.Pool(t)
+	providers := map[string]string{}
+	for k, v := range fa.DefaultProviders {
+		providers[k] = v
+	}
+	return &fa.Run{
+		Source:  source,
+		Project: project,
+		Mapping: &fa.Mapping{SchemaID: "user_v1", Hash: params, Providers: providers},
+		Importer: &fa.Importer{Admin: testenv.KratosAdmin(t), Ledger: &fa.Ledger{Pool: pool, Project: project},
+			BatchSize: 3, Concurrency: 2},
+	}, pool
+}
+
+func TestLiveMigrationKeepsPasswords(t *testing.T) {
+	client, project := testenv.FirebaseAuthClient(t)
+	tag := hex.EncodeToString(randomBytes(3))
+	// A random parameter set of the test's own, cheaper than production's.
+	params := &fa.HashParams{SignerKey: randomBytes(64), SaltSeparator: randomBytes(1), Rounds: 4, MemCost: 10}
+	users := seed(t, client, params, tag)
+
+	run, _ := newRun(t, &fa.LiveSource{Client: client, Project: project}, params, project)
+	run.Canaries = []fa.Canary{{Email: users[0].email, Password: users[0].password}}
+	rep, err := run.Execute(context.Background())
+	require.NoError(t, err)
+	assert.True(t, rep.OK(), "%+v", rep.Problems)
+	assert.Equal(t, len(users), rep.Totals[fa.OutcomeImported], "%+v", rep.Totals)
+
+	for _, u := range users {
+		if u.password == "" {
+			continue
+		}
+		want := http.StatusOK
+		if u.disabled {
+			want = http.StatusUnauthorized // an inactive identity cannot sign in
+		}
+		assert.Equal(t, want, login(t, u.email, u.password), "%s signs in with the original password", u.email)
+		assert.Equal(t, http.StatusBadRequest, login(t, u.email, u.password+"x"), "%s: a wrong password fails", u.email)
+	}
+
+	// A rerun imports nothing new.
+	again, err := run.Execute(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 0, again.Totals[fa.OutcomeImported])
+	assert.Equal(t, len(users), again.Totals["already"])
+
+	checked, diffs, err := fa.Verify(context.Background(), run)
+	require.NoError(t, err)
+	assert.Equal(t, len(users), checked)
+	assert.Empty(t, diffs)
+}
