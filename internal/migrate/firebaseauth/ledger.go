@@ -103,4 +103,3 @@ func (l *Ledger) Forget(ctx context.Context, uids []string) error {
 	_, err := l.Pool.Exec(ctx, `DELETE FROM resimate_migration.firebase_auth_ledger WHERE project = $1 AND uid = ANY($2)`, l.Project, uids)
 	return err
 }
-

@@ -101,7 +101,9 @@ func seed(t *testing.T, client *auth.Client, params *fa.HashParams, tag string) 
 	add("both-"+tag, "both-"+tag+"@example.com", pw(), func(u *auth.UserToImport) {
 		u.ProviderData([]*auth.UserProvider{{ProviderID: "github.com", UID: "gh-" + tag}})
 	})
-	add("phone-"+tag, "", "", func(u *auth.UserToImport) { u.PhoneNumber(fmt.Sprintf("+1555%07d", int(randomBytes(3)[0])*10000+int(randomBytes(2)[1]))) })
+	add("phone-"+tag, "", "", func(u *auth.UserToImport) {
+		u.PhoneNumber(fmt.Sprintf("+1555%07d", int(randomBytes(3)[0])*10000+int(randomBytes(2)[1])))
+	})
 
 	res, err := client.ImportUsers(ctx, users, auth.WithHash(hash.Scrypt{
 		Key: params.SignerKey, SaltSeparator: params.SaltSeparator, Rounds: params.Rounds, MemoryCost: params.MemCost,

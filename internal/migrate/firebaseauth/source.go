@@ -9,8 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -229,7 +229,7 @@ func (e exportedUser) user(origin string) (User, error) {
 // (raw id, email, display name, photo URL) at the provider's position.
 const (
 	colUID, colEmail, colEmailVerified, colHash, colSalt, colName, colPhoto = 0, 1, 2, 3, 4, 5, 6
-	colCreated, colLastSignIn, colPhone, colDisabled, colClaims           = 23, 24, 25, 26, 27
+	colCreated, colLastSignIn, colPhone, colDisabled, colClaims             = 23, 24, 25, 26, 27
 )
 
 var csvProviderColumns = map[string]int{
