@@ -24,25 +24,6 @@ import (
 	"github.com/resimate/resimatectl/internal/testenv"
 )
 
-var binary string
-
-// TestMain builds the real binary once: these tests run it as a user would, and kill it.
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "resimatectl-bin")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "resimatectl")
-	build := exec.Command("go", "build", "-o", binary, "github.com/resimate/resimatectl/cmd/resimatectl")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
 type result struct {
 	code           int
 	stdout, stderr string
@@ -50,7 +31,7 @@ type result struct {
 
 func cli(t *testing.T, kubeconfig string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	cmd := exec.Command(testenv.Binary(t), append([]string{"--kubeconfig", kubeconfig}, args...)...)
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -81,7 +62,7 @@ func TestKilledInstallConvergesOnRerun(t *testing.T) {
 		t.Run(after.String(), func(t *testing.T) {
 			t.Parallel()
 			ns := testenv.Namespace(t, nil)
-			cmd := exec.Command(binary, append([]string{"--kubeconfig", e.Kubeconfig}, installArgs(ns)...)...)
+			cmd := exec.Command(testenv.Binary(t), append([]string{"--kubeconfig", e.Kubeconfig}, installArgs(ns)...)...)
 			cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out

@@ -12,6 +12,7 @@ import (
 
 	"github.com/resimate/resimatectl/internal/cmd/docs"
 	"github.com/resimate/resimatectl/internal/cmd/lifecycle"
+	"github.com/resimate/resimatectl/internal/cmd/migrate"
 	preflightcmd "github.com/resimate/resimatectl/internal/cmd/preflight"
 	rendercmd "github.com/resimate/resimatectl/internal/cmd/render"
 	"github.com/resimate/resimatectl/internal/cmd/version"
@@ -63,6 +64,7 @@ preflight checks, upgrades and rollbacks, backups and restores, and status.`,
 	cmd.AddCommand(preflightcmd.NewCmd(f, nil))
 	cmd.AddCommand(lifecycle.NewInstallCmd(f, nil), lifecycle.NewStatusCmd(f, nil), lifecycle.NewUpgradeCmd(f),
 		lifecycle.NewRollbackCmd(f), lifecycle.NewUninstallCmd(f))
+	cmd.AddCommand(migrate.NewCmd(f))
 	cmd.AddCommand(docs.NewCmd(f))
 	// Cobra adds these when it executes; adding them now keeps the generated reference complete.
 	cmd.InitDefaultHelpCmd()

@@ -1,0 +1,51 @@
+package firebaseauth
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// ParseHashConfig reads the password hash parameters from a file: either the block the Firebase
+// console shows (hash_config { algorithm: SCRYPT, base64_signer_key: ..., ... }) or YAML/JSON
+// with the same keys.
+func ParseHashConfig(path string) (*HashParams, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	fields := map[string]string{}
+	re := regexp.MustCompile(`"?([a-z_0-9]+)"?\s*[:=]\s*"?([^",\s}]+)"?`)
+	for _, m := range re.FindAllStringSubmatch(string(data), -1) {
+		fields[m[1]] = m[2]
+	}
+	if a := fields["algorithm"]; a != "" && !strings.EqualFold(a, "SCRYPT") {
+		return nil, fmt.Errorf("%s: algorithm %s: only Firebase's SCRYPT is supported", path, a)
+	}
+	rounds, _ := strconv.Atoi(fields["rounds"])
+	mem, _ := strconv.Atoi(fields["mem_cost"])
+	p, err := NewHashParams(fields["base64_signer_key"], fields["base64_salt_separator"], rounds, mem)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
+
+// NewHashParams decodes and validates the parameters as the console gives them.
+func NewHashParams(signerKey, saltSeparator string, rounds, memCost int) (*HashParams, error) {
+	key, err := decodeBase64(signerKey)
+	if err != nil {
+		return nil, fmt.Errorf("signer key: %w", err)
+	}
+	sep, err := decodeBase64(saltSeparator)
+	if err != nil {
+		return nil, fmt.Errorf("salt separator: %w", err)
+	}
+	p := &HashParams{SignerKey: key, SaltSeparator: sep, Rounds: rounds, MemCost: memCost}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
