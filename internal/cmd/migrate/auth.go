@@ -92,7 +92,7 @@ func addAuthFlags(cmd *cobra.Command, opts *AuthOptions) {
 	fl.StringVar(&opts.KratosAdminURL, "kratos-admin-url", "", "Kratos admin API (also RESIMATE_KRATOS_ADMIN_URL)")
 	fl.StringVar(&opts.LedgerURL, "ledger-url", "", "PostgreSQL URL of the migration ledger (also RESIMATE_LEDGER_URL)")
 	fl.StringVar(&opts.SchemaID, "schema-id", "user_v1", "Kratos identity schema of the imported identities")
-	fl.IntVar(&opts.BatchSize, "batch-size", 1000, fmt.Sprintf("Identities per request (at most %d)", fa.MaxBatch))
+	fl.IntVar(&opts.BatchSize, "batch-size", 500, fmt.Sprintf("Identities per request (at most %d)", fa.MaxBatch))
 	fl.IntVar(&opts.Concurrency, "concurrency", 4, "Requests in flight")
 	fl.StringArrayVar(&opts.ProviderMap, "provider-map", nil, "firebase-provider=kratos-provider, e.g. oidc.okta=okta (repeatable; google.com, apple.com, microsoft.com, github.com, facebook.com are mapped by default)")
 	fl.StringVar(&opts.Claims, "claims", "metadata_public", "Where custom claims go: metadata_public or none")

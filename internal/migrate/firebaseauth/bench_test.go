@@ -82,7 +82,7 @@ func BenchmarkImportVsKratosCLI(b *testing.B) {
 	}
 }
 
-func benchBatch() int { return envInt("BENCH_BATCH", 1000) }
+func benchBatch() int { return envInt("BENCH_BATCH", 500) }
 func benchConc() int  { return envInt("BENCH_CONC", 4) }
 func envInt(k string, d int) int {
 	var n int

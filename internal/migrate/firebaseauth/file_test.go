@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	kratos "github.com/ory/kratos-client-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -170,7 +171,7 @@ func TestBadInputIsReportedNotLost(t *testing.T) {
 	// Users that cannot be imported are reported with the reason; the rest go in; a rerun after
 	// the fix picks them up.
 	extra := append(users,
-		fileUser{uid: "okta-" + tag, email: "okta-" + tag + "@example.com", provider: "oidc.okta", rawID: "o1"},
+		fileUser{uid: "okta-" + tag, email: "okta-" + tag + "@example.com"},
 		fileUser{uid: "nobody-" + tag},
 		fileUser{uid: "case-" + tag, email: strings.ToUpper(users[0].email[:1]) + users[0].email[1:]},
 		fileUser{uid: "invalid-" + tag, email: "not an email"},
@@ -178,7 +179,7 @@ func TestBadInputIsReportedNotLost(t *testing.T) {
 	path := writeJSON(t, extra)
 	// The JSON writer knows no custom providers: put okta in by hand.
 	data, _ := os.ReadFile(path)
-	data = []byte(strings.Replace(string(data), `"localId": "okta-`+tag+`",`, `"localId": "okta-`+tag+`", "providerUserInfo": [{"providerId": "oidc.okta", "rawId": "o1"}],`, 1))
+	data = []byte(strings.Replace(string(data), `"localId": "okta-`+tag+`",`, `"localId": "okta-`+tag+`", "providerUserInfo": [{"providerId": "oidc.okta", "rawId": "o1-`+tag+`"}],`, 1))
 	require.NoError(t, os.WriteFile(path, data, 0o600))
 
 	run, _ = newRun(t, &fa.FileSource{Path: path}, params, "rejects-"+tag)
@@ -200,4 +201,12 @@ func TestBadInputIsReportedNotLost(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, rep.Totals[fa.OutcomeImported], "the fixed user is picked up")
 	assert.Equal(t, len(users), rep.Totals["already"])
+}
+
+func kratosBody(email string) *kratos.CreateIdentityBody {
+	pw := "an-unrelated-password-1"
+	b := kratos.NewCreateIdentityBody("user_v1", map[string]any{"email": email})
+	b.Credentials = &kratos.IdentityWithCredentials{Password: &kratos.IdentityWithCredentialsPassword{
+		Config: &kratos.IdentityWithCredentialsPasswordConfig{Password: &pw}}}
+	return b
 }

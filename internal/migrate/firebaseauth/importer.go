@@ -128,22 +128,50 @@ func (im *Importer) Run(ctx context.Context, p *Prepared) ([]Outcome, error) {
 // batch imports one batch: ledger in_flight, PATCH, ledger outcomes.
 func (im *Importer) batch(ctx context.Context, p *Prepared, uids []string) ([]Outcome, error) {
 	inFlight := make([]Entry, len(uids))
-	patches := make([]kratos.IdentityPatch, len(uids))
-	byPatch := map[string]string{}
 	for i, uid := range uids {
 		inFlight[i] = Entry{UID: uid, Outcome: OutcomeInFlight}
-		id := patchID(im.Ledger.Project, uid)
-		byPatch[id] = uid
-		patches[i] = kratos.IdentityPatch{Create: p.Identities[uid], PatchId: &id}
 	}
 	if err := im.Ledger.Record(ctx, inFlight); err != nil {
 		return nil, err
 	}
-	resp, err := im.send(ctx, patches)
+	outcomes, err := im.patch(ctx, p, uids)
 	if err != nil {
 		return nil, err
 	}
-	var entries []Entry
+	entries := make([]Entry, len(outcomes))
+	for i, o := range outcomes {
+		entries[i] = Entry{UID: o.UID, IdentityID: o.IdentityID, Outcome: o.Outcome, Reason: o.Reason}
+	}
+	return outcomes, im.Ledger.Record(ctx, entries)
+}
+
+// patch sends uids in one request. Kratos answers most conflicts per item, but refuses a whole
+// request with 409 for some (a federated login already taken): then the batch is halved until
+// the conflicting user stands alone.
+func (im *Importer) patch(ctx context.Context, p *Prepared, uids []string) ([]Outcome, error) {
+	patches := make([]kratos.IdentityPatch, len(uids))
+	byPatch := map[string]string{}
+	for i, uid := range uids {
+		id := patchID(im.Ledger.Project, uid)
+		byPatch[id] = uid
+		patches[i] = kratos.IdentityPatch{Create: p.Identities[uid], PatchId: &id}
+	}
+	resp, status, err := im.send(ctx, patches)
+	if status == http.StatusConflict {
+		if len(uids) > 1 {
+			half := len(uids) / 2
+			first, err := im.patch(ctx, p, uids[:half])
+			if err != nil {
+				return nil, err
+			}
+			second, err := im.patch(ctx, p, uids[half:])
+			return append(first, second...), err
+		}
+		return []Outcome{im.conflict(ctx, uids[0], p.Users[uids[0]].Email)}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
 	var outcomes []Outcome
 	answered := map[string]bool{}
 	for _, r := range resp.Identities {
@@ -153,51 +181,55 @@ func (im *Importer) batch(ctx context.Context, p *Prepared, uids []string) ([]Ou
 		}
 		answered[uid] = true
 		email := p.Users[uid].Email
-		o := Outcome{UID: uid, Email: email}
 		switch code := errorCode(r.Error); {
 		case r.Error == nil && r.GetIdentity() != "":
-			o.Outcome, o.IdentityID = OutcomeImported, r.GetIdentity()
+			outcomes = append(outcomes, Outcome{UID: uid, Email: email, Outcome: OutcomeImported, IdentityID: r.GetIdentity()})
 		case code == http.StatusConflict:
-			// Kratos already has an identity with this identifier: match it, do not duplicate.
-			id, lookupErr := im.lookup(ctx, email)
-			if lookupErr != nil || id == "" {
-				o.Outcome, o.Reason = OutcomeFailed, fmt.Sprintf("an identity with this identifier exists in Kratos but could not be found by %q", email)
-			} else {
-				o.Outcome, o.IdentityID = OutcomeExisting, id
-			}
+			outcomes = append(outcomes, im.conflict(ctx, uid, email))
 		default:
-			o.Outcome, o.Reason = OutcomeFailed, fmt.Sprintf("Kratos refused it: %v", describeError(r.Error))
+			outcomes = append(outcomes, Outcome{UID: uid, Email: email, Outcome: OutcomeFailed, Reason: fmt.Sprintf("Kratos refused it: %v", describeError(r.Error))})
 		}
-		entries = append(entries, Entry{UID: uid, IdentityID: o.IdentityID, Outcome: o.Outcome, Reason: o.Reason})
-		outcomes = append(outcomes, o)
 	}
 	for _, uid := range uids {
 		if !answered[uid] {
-			o := Outcome{UID: uid, Email: p.Users[uid].Email, Outcome: OutcomeFailed, Reason: "Kratos did not answer for this user"}
-			entries = append(entries, Entry{UID: uid, Outcome: o.Outcome, Reason: o.Reason})
-			outcomes = append(outcomes, o)
+			outcomes = append(outcomes, Outcome{UID: uid, Email: p.Users[uid].Email, Outcome: OutcomeFailed, Reason: "Kratos did not answer for this user"})
 		}
 	}
-	return outcomes, im.Ledger.Record(ctx, entries)
+	return outcomes, nil
 }
 
-// send PATCHes a batch, backing off on 429 and 5xx.
-func (im *Importer) send(ctx context.Context, patches []kratos.IdentityPatch) (*kratos.BatchPatchIdentitiesResponse, error) {
+// conflict settles a user Kratos says exists: the identity with the same email is matched and
+// recorded, not duplicated; without one, the user fails with the reason.
+func (im *Importer) conflict(ctx context.Context, uid, email string) Outcome {
+	id, err := im.lookup(ctx, email)
+	if err != nil || id == "" {
+		return Outcome{UID: uid, Email: email, Outcome: OutcomeFailed,
+			Reason: "conflicts with an existing Kratos identity (an identifier such as the email or a federated login is taken) that cannot be matched by email"}
+	}
+	return Outcome{UID: uid, Email: email, Outcome: OutcomeExisting, IdentityID: id}
+}
+
+// send PATCHes a batch, backing off on 429 and 5xx; it returns the final HTTP status.
+func (im *Importer) send(ctx context.Context, patches []kratos.IdentityPatch) (*kratos.BatchPatchIdentitiesResponse, int, error) {
 	delay := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		resp, httpResp, err := im.Admin.IdentityAPI.BatchPatchIdentities(ctx).
 			PatchIdentitiesBody(kratos.PatchIdentitiesBody{Identities: patches}).Execute()
-		if err == nil {
-			return resp, nil
+		status := 0
+		if httpResp != nil {
+			status = httpResp.StatusCode
 		}
-		retry := httpResp == nil || httpResp.StatusCode == http.StatusTooManyRequests || httpResp.StatusCode >= 500
+		if err == nil {
+			return resp, status, nil
+		}
+		retry := httpResp == nil || status == http.StatusTooManyRequests || status >= 500
 		if !retry || attempt == 8 || ctx.Err() != nil {
-			return nil, fmt.Errorf("importing a batch of %d identities: %w%s", len(patches), err, bodyOf(err))
+			return nil, status, fmt.Errorf("importing a batch of %d identities: %w%s", len(patches), err, bodyOf(err))
 		}
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, status, ctx.Err()
 		}
 		delay = min(delay*2, 5*time.Second)
 	}

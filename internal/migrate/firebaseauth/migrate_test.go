@@ -180,3 +180,55 @@ func TestLiveMigrationKeepsPasswords(t *testing.T) {
 	assert.Equal(t, len(users), checked)
 	assert.Empty(t, diffs)
 }
+
+// The public test vector's user, imported into the emulator with the vector's parameters,
+// signs in through Kratos with its published password.
+func TestLiveMigrationOfTheTestVectorUser(t *testing.T) {
+	client, project := testenv.FirebaseAuthClient(t)
+	p := vectorParams(t)
+	email := fmt.Sprintf("vector-%x@example.com", randomBytes(4))
+	u := (&auth.UserToImport{}).UID("vector").Email(email).PasswordHash(b64(t, vector.hash)).PasswordSalt(b64(t, vector.salt))
+	res, err := client.ImportUsers(context.Background(), []*auth.UserToImport{u}, auth.WithHash(hash.Scrypt{
+		Key: p.SignerKey, SaltSeparator: p.SaltSeparator, Rounds: p.Rounds, MemoryCost: p.MemCost}))
+	require.NoError(t, err)
+	require.Equal(t, 1, res.SuccessCount)
+	run, _ := newRun(t, &fa.LiveSource{Client: client, Project: project}, p, project)
+	rep, err := run.Execute(context.Background())
+	require.NoError(t, err)
+	require.True(t, rep.OK(), "%+v", rep.Problems)
+	assert.Equal(t, http.StatusOK, login(t, email, vector.password))
+}
+
+// An identity Kratos already has (same email) is matched and recorded, not duplicated; a dry
+// run writes nothing.
+func TestExistingIdentityIsMatchedAndDryRunWritesNothing(t *testing.T) {
+	p := vectorParams(t)
+	tag := fmt.Sprintf("ex%x", randomBytes(3))
+	users := makeUsers(t, p, tag)
+	admin := testenv.KratosAdmin(t)
+	existing, _, err := admin.IdentityAPI.CreateIdentity(context.Background()).CreateIdentityBody(
+		*kratosBody(users[0].email)).Execute()
+	require.NoError(t, err)
+
+	run, pool := newRun(t, &fa.FileSource{Path: writeJSON(t, users)}, p, "existing-"+tag)
+	run.DryRun = true
+	rep, err := run.Execute(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, len(users), rep.Totals["importable"])
+	var exists bool
+	require.NoError(t, pool.QueryRow(context.Background(), "SELECT to_regclass('resimate_migration.firebase_auth_ledger') IS NOT NULL").Scan(&exists))
+	assert.False(t, exists, "a dry run writes nothing")
+
+	run.DryRun = false
+	rep, err = run.Execute(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Totals[fa.OutcomeExisting])
+	assert.Equal(t, len(users)-1, rep.Totals[fa.OutcomeImported])
+	var id string
+	require.NoError(t, pool.QueryRow(context.Background(),
+		"SELECT identity_id::text FROM resimate_migration.firebase_auth_ledger WHERE uid = $1", users[0].uid).Scan(&id))
+	assert.Equal(t, existing.Id, id)
+	list, _, err := admin.IdentityAPI.ListIdentities(context.Background()).CredentialsIdentifier(users[0].email).Execute()
+	require.NoError(t, err)
+	assert.Len(t, list, 1, "not duplicated")
+}
