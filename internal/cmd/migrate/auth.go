@@ -189,11 +189,11 @@ func liveSource(ctx context.Context, project, credentials string) (*fa.LiveSourc
 	}
 	app, err := firebase.NewApp(ctx, &firebase.Config{ProjectID: project}, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("Firebase project %s: %w", project, err)
+		return nil, fmt.Errorf("opening Firebase project %s: %w", project, err)
 	}
 	client, err := app.Auth(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("Firebase Auth of %s: %w", project, err)
+		return nil, fmt.Errorf("opening Firebase Auth of %s: %w", project, err)
 	}
 	return &fa.LiveSource{Client: client, Project: project}, nil
 }
