@@ -183,7 +183,7 @@ func liveSource(ctx context.Context, project, credentials string) (*fa.LiveSourc
 	var opts []option.ClientOption
 	switch {
 	case credentials != "":
-		opts = append(opts, option.WithCredentialsFile(credentials))
+		opts = append(opts, option.WithAuthCredentialsFile(option.ServiceAccount, credentials))
 	case os.Getenv("FIREBASE_AUTH_EMULATOR_HOST") != "":
 		opts = append(opts, option.WithoutAuthentication())
 	}
