@@ -84,8 +84,7 @@ func prepareInstall(f *cmdutil.Factory, opts *InstallOptions) error {
 	if opts.Install.PostgresURL != "" {
 		f.Redactor.RegisterURLPassword(opts.Install.PostgresURL)
 	}
-	opts.Env = &install.Env{Getter: f.KubeFlags, Redactor: f.Redactor, Logger: f.Logger,
-		Progress: progressPrinter(progressWriter(opts.IO, opts.Output), opts.Output)}
+	opts.Env = newEnv(f, progressPrinter(progressWriter(opts.IO, opts.Output), opts.Output))
 	return nil
 }
 

@@ -9,9 +9,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/resimate/resimatectl/internal/cmdutil"
 	"github.com/resimate/resimatectl/internal/install"
 	"github.com/resimate/resimatectl/internal/output"
 )
+
+// newEnv is the install environment of a command: the factory's cluster flags, redactor and
+// logger, and progress lines (nil: none).
+func newEnv(f *cmdutil.Factory, progress func(install.Event)) *install.Env {
+	return &install.Env{Getter: f.KubeFlags, Redactor: f.Redactor, Logger: f.Logger, Progress: progress}
+}
 
 // progressPrinter writes install events: JSON lines with -o json, otherwise one readable line
 // each with the time since the start.

@@ -37,7 +37,7 @@ replicas, kstatus state and last change. Exit status 1 when any component is not
 				return &cmdutil.FlagError{Err: err}
 			}
 			opts.Namespace = f.Namespace(render.DefaultNamespace)
-			opts.Env = &install.Env{Getter: f.KubeFlags, Redactor: f.Redactor, Logger: f.Logger}
+			opts.Env = newEnv(f, nil)
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}

@@ -121,7 +121,7 @@ func NewRollbackCmd(f *cmdutil.Factory) *cobra.Command {
 				revision = n
 			}
 			ns := f.Namespace(render.DefaultNamespace)
-			env := &install.Env{Getter: f.KubeFlags, Redactor: f.Redactor, Logger: f.Logger, Progress: progressPrinter(f.IOStreams.ErrOut, output.Table)}
+			env := newEnv(f, progressPrinter(f.IOStreams.ErrOut, output.Table))
 			now, err := install.Rollback(cmd.Context(), env, ns, release, revision, timeout, force)
 			if err != nil {
 				return err
@@ -159,7 +159,7 @@ func NewUninstallCmd(f *cmdutil.Factory) *cobra.Command {
 					return errors.New("not confirmed: nothing was removed")
 				}
 			}
-			env := &install.Env{Getter: f.KubeFlags, Redactor: f.Redactor, Logger: f.Logger, Progress: progressPrinter(f.IOStreams.ErrOut, output.Table)}
+			env := newEnv(f, progressPrinter(f.IOStreams.ErrOut, output.Table))
 			notes, err := install.Uninstall(cmd.Context(), env, ns, release, purge, timeout, force)
 			if err != nil {
 				return err
