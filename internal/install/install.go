@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -297,6 +298,9 @@ func applyRelease(ctx context.Context, env *Env, c *clients, h *Helm, rendered *
 	}
 	stuck := watch.stop()
 	if err != nil {
+		if named := notReadyFromHelm(err, rendered.Objects); len(named) > 0 {
+			stuck = named // Helm's own verdict at the deadline beats our last poll
+		}
 		return nil, "", failure(action, latest, stuck, err)
 	}
 	watch.final(ctx)
@@ -320,6 +324,25 @@ func failure(action string, previous *releaseT, stuck []ComponentStatus, err err
 		why = strings.Join(parts, "; ") + " (" + why + ")"
 	}
 	return fmt.Errorf("%s failed and %s: %s", verb, undo, why)
+}
+
+// helmNotReady matches Helm's "resource Kind/namespace/name not ready. status: S, message: M".
+var helmNotReady = regexp.MustCompile(`resource (\w+)/[^/\s]+/(\S+) not ready\. status: (\w+), message: ([^\n]*)`)
+
+// notReadyFromHelm names the components of the objects Helm's wait gave up on.
+func notReadyFromHelm(err error, objects []render.Object) []ComponentStatus {
+	var out []ComponentStatus
+	for _, m := range helmNotReady.FindAllStringSubmatch(err.Error(), -1) {
+		kind, name, status, msg := m[1], m[2], m[3], strings.TrimSpace(m[4])
+		comp := "unknown"
+		for _, o := range objects {
+			if o.GetKind() == kind && o.GetName() == name && o.Component() != "" {
+				comp = o.Component()
+			}
+		}
+		out = append(out, ComponentStatus{Name: comp, Status: status, Message: kind + " " + name + ": " + msg})
+	}
+	return out
 }
 
 // sameRendering: the stored revision has exactly this chart version, values and manifest.
