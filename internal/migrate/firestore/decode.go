@@ -37,8 +37,15 @@ func decodeMap(m map[string]any) (Value, error) {
 		if err != nil {
 			return Value{}, fmt.Errorf("%s: %w", k, err)
 		}
-		if strings.HasPrefix(k, tagEscape+tagEscape) {
+		switch {
+		case strings.HasPrefix(k, tagEscape+tagEscape):
 			k = k[len(tagEscape):]
+		case strings.HasPrefix(k, keyBase64):
+			raw, err := base64.StdEncoding.DecodeString(k[len(keyBase64):])
+			if err != nil {
+				return Value{}, fmt.Errorf("key %q: %w", k, err)
+			}
+			k = string(raw)
 		}
 		out.Map[k] = v
 	}
@@ -116,6 +123,9 @@ func decodeTagged(tag string, inner any) (Value, bool, error) {
 		return Value{Kind: Bytes, Bytes: b}, true, err
 	case tagRef:
 		return Value{Kind: Reference, Str: s}, true, nil
+	case tagString:
+		b, err := base64.StdEncoding.DecodeString(s)
+		return Value{Kind: String, Str: string(b)}, true, err
 	case tagGeo:
 		pair, _ := inner.([]any)
 		if len(pair) != 2 {

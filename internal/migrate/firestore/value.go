@@ -84,7 +84,9 @@ const (
 	tagBytes     = "$bytes"     // {"$bytes": "<standard base64>"}
 	tagRef       = "$ref"       // {"$ref": "users/alice"}
 	tagGeo       = "$geo"       // {"$geo": [latitude, longitude]}
+	tagString    = "$string"    // {"$string": "<standard base64>"}: a string with NUL, which PostgreSQL text cannot hold
 	tagEscape    = "$"          // a map key starting with "$" is stored with one more "$" in front
+	keyBase64    = "$~"         // a map key with NUL is stored as "$~" + its standard base64
 )
 
 const maxSafeInt = 1 << 53
@@ -135,6 +137,9 @@ func (v Value) encode(b *strings.Builder) error {
 	case Timestamp:
 		return tagged(tagTimestamp, v.Time.UTC().Format("2006-01-02T15:04:05.000000Z"))
 	case String:
+		if strings.ContainsRune(v.Str, 0) {
+			return tagged(tagString, base64.StdEncoding.EncodeToString([]byte(v.Str)))
+		}
 		j, _ := json.Marshal(v.Str)
 		b.Write(j)
 	case Bytes:
@@ -174,7 +179,10 @@ func encodeMap(b *strings.Builder, m map[string]Value) error {
 			b.WriteByte(',')
 		}
 		name := k
-		if strings.HasPrefix(k, tagEscape) {
+		switch {
+		case strings.ContainsRune(k, 0):
+			name = keyBase64 + base64.StdEncoding.EncodeToString([]byte(k))
+		case strings.HasPrefix(k, tagEscape):
 			name = tagEscape + k
 		}
 		j, _ := json.Marshal(name)

@@ -25,6 +25,7 @@ func everyType() map[string]Value {
 		"array":   {Kind: Array, Array: []Value{{Kind: Integer, Int: 1}, {Kind: String, Str: "two"}, {Kind: Map, Map: map[string]Value{"inner": {Kind: Array, Array: []Value{{Kind: Null}}}}}}},
 		"map":     {Kind: Map, Map: map[string]Value{"nested": {Kind: Map, Map: map[string]Value{"deep": {Kind: Bytes, Bytes: []byte("x")}}}}},
 		"$dollar": {Kind: String, Str: "a key that looks like a tag"}, "$ref": {Kind: Integer, Int: 7},
+		"plain": {Kind: String, Str: "no NUL here"}, "nul\x00key": {Kind: Boolean, Bool: true},
 	}
 }
 
@@ -45,4 +46,6 @@ func TestEncodingRoundTripsEveryType(t *testing.T) {
 	assert.Contains(t, string(data), `"maxInt":{"$int":"9223372036854775807"}`)
 	assert.Contains(t, string(data), `"time":{"$timestamp":"2024-02-29T23:59:59.123456Z"}`)
 	assert.Contains(t, string(data), `"$$dollar":"a key that looks like a tag"`)
+	assert.Equal(t, "héllo \"\n\x00", out["str"].Str, "NUL survives (as base64: PostgreSQL text cannot hold it)")
+	assert.True(t, out["nul\x00key"].Bool)
 }
