@@ -11,7 +11,7 @@ import (
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "migrate", Short: "Move data from Firebase into the platform", Args: cobra.NoArgs}
 	firebase := &cobra.Command{Use: "firebase", Short: "Migrate a Firebase project", Args: cobra.NoArgs}
-	firebase.AddCommand(NewAuthCmd(f))
+	firebase.AddCommand(NewAuthCmd(f), NewFirestoreCmd(f))
 	cmd.AddCommand(firebase)
 	return cmd
 }

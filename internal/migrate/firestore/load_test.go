@@ -105,3 +105,5 @@ func (f *failAfter) Documents(ctx context.Context, fn func(Document) error) erro
 		return fn(d)
 	})
 }
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
