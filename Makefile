@@ -42,7 +42,8 @@ lint: $(STATICCHECK)
 
 bench: testenv-up
 	bash $(TESTENV)/build.sh helm
-	source "$${RESIMATE_TESTENV_STATE:-$${TMPDIR:-/tmp}/resimatectl-testenv}/env" && $(GO) test -run '^$$' -bench . -benchtime 3x ./...
+	source "$${RESIMATE_TESTENV_STATE:-$${TMPDIR:-/tmp}/resimatectl-testenv}/env" && $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./...
+	$(MAKE) build && bash hack/bench-firestore-rss.sh
 
 docs:
 	$(GO) run ./cmd/resimatectl docs --dir docs/cli
