@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -29,6 +30,7 @@ type FirestoreOptions struct {
 	Tenant      string
 	DatabaseURL string
 	BatchSize   int
+	DryRun      bool
 	Output      string
 }
 
@@ -50,6 +52,7 @@ Mapping collections to typed tables is not part of this version yet.`,
 	}
 	addFirestoreFlags(cmd, opts)
 	cmd.Flags().IntVar(&opts.BatchSize, "batch-size", 5000, "Documents per COPY batch (and per checkpoint)")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "Read every document and print the DDL and per-collection counts, writing nothing")
 	cmd.AddCommand(newFirestoreVerifyCmd(f))
 	return cmd
 }
@@ -115,6 +118,9 @@ func RunFirestore(ctx context.Context, o *FirestoreOptions) error {
 	}
 	defer pool.Close()
 	l := &fs.Loader{Pool: pool, Schema: schema, SourceKey: key, BatchSize: o.BatchSize}
+	if o.DryRun {
+		return dryRunFirestore(ctx, o, src, l)
+	}
 	start := time.Now()
 	if o.IO.IsStderrTTY() {
 		l.Progress = func(done int64) {
@@ -175,4 +181,36 @@ func newFirestoreVerifyCmd(f *cmdutil.Factory) *cobra.Command {
 	}
 	addFirestoreFlags(cmd, opts)
 	return cmd
+}
+
+// dryRunFirestore reads the whole source (so every document is parsed and encoded) and prints
+// the DDL and the counts per collection group; nothing is written.
+func dryRunFirestore(ctx context.Context, o *FirestoreOptions, src fs.Source, l *fs.Loader) error {
+	counts := map[string]int{}
+	total := 0
+	err := src.Documents(ctx, func(d fs.Document) error {
+		if _, err := fs.EncodeFields(d.Fields); err != nil {
+			return fmt.Errorf("%s: %w", d.Path, err)
+		}
+		counts[d.CollectionID()]++
+		total++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	res := map[string]any{"dryRun": true, "source": src.Describe(), "ddl": l.DDL(), "documents": total, "collections": counts}
+	return output.Print(o.IO.Out, o.Output, res, func(w io.Writer) error {
+		fmt.Fprintf(o.IO.Out, "dry run, nothing written: %d documents from %s\n\n%s\n\n", total, src.Describe(), l.DDL())
+		names := make([]string, 0, len(counts))
+		for k := range counts {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		fmt.Fprintln(w, "COLLECTION\tDOCUMENTS")
+		for _, k := range names {
+			fmt.Fprintf(w, "%s\t%d\n", k, counts[k])
+		}
+		return nil
+	})
 }

@@ -42,6 +42,15 @@ func TestKilledFirestoreLoadResumesAndVerifies(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, []byte(b.String()), 0o600))
 	args := []string{"migrate", "firebase", "firestore", "--from-ndjson", file, "--tenant", "main", "--database-url", dbURL, "--batch-size", "2000"}
 
+	// A dry run reads everything, writes nothing.
+	dry, err := exec.Command(testenv.Binary(t), append(args, "--dry-run")...).CombinedOutput()
+	require.NoError(t, err, "%s", dry)
+	assert.Contains(t, string(dry), "dry run, nothing written: 50000 documents")
+	assert.Regexp(t, `recipients\s+25000`, string(dry))
+	var exists bool
+	require.NoError(t, pool.QueryRow(ctx, "SELECT to_regclass('tenant_main.firestore_documents') IS NOT NULL").Scan(&exists))
+	assert.False(t, exists)
+
 	checkpoint := func() int64 {
 		var done int64
 		_ = pool.QueryRow(ctx, "SELECT coalesce(max(documents), 0) FROM resimate_migration.firestore_checkpoints").Scan(&done)
