@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	kratos "github.com/ory/kratos-client-go"
 	"github.com/spf13/cobra"
-	"google.golang.org/api/option"
 
 	"github.com/resimate/resimatectl/internal/cmdutil"
 	"github.com/resimate/resimatectl/internal/iostreams"
@@ -180,14 +179,7 @@ func (o *AuthOptions) run(ctx context.Context, needImporter bool) (*fa.Run, func
 }
 
 func liveSource(ctx context.Context, project, credentials string) (*fa.LiveSource, error) {
-	var opts []option.ClientOption
-	switch {
-	case credentials != "":
-		opts = append(opts, option.WithAuthCredentialsFile(option.ServiceAccount, credentials))
-	case os.Getenv("FIREBASE_AUTH_EMULATOR_HOST") != "":
-		opts = append(opts, option.WithoutAuthentication())
-	}
-	app, err := firebase.NewApp(ctx, &firebase.Config{ProjectID: project}, opts...)
+	app, err := firebase.NewApp(ctx, &firebase.Config{ProjectID: project}, googleOptions(credentials, "FIREBASE_AUTH_EMULATOR_HOST")...)
 	if err != nil {
 		return nil, fmt.Errorf("opening Firebase project %s: %w", project, err)
 	}

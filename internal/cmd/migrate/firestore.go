@@ -11,7 +11,6 @@ import (
 	"cloud.google.com/go/firestore"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
-	"google.golang.org/api/option"
 
 	"github.com/resimate/resimatectl/internal/cmdutil"
 	"github.com/resimate/resimatectl/internal/iostreams"
@@ -90,14 +89,7 @@ func (o *FirestoreOptions) prepare(ctx context.Context) (fs.Source, string, stri
 	if o.FromNDJSON != "" {
 		src, key = &fs.NDJSONSource{Path: o.FromNDJSON}, "ndjson:"+o.FromNDJSON
 	} else {
-		var copts []option.ClientOption
-		switch {
-		case o.Credentials != "":
-			copts = append(copts, option.WithAuthCredentialsFile(option.ServiceAccount, o.Credentials))
-		case os.Getenv("FIRESTORE_EMULATOR_HOST") != "":
-			copts = append(copts, option.WithoutAuthentication())
-		}
-		client, err := firestore.NewClient(ctx, o.Project, copts...)
+		client, err := firestore.NewClient(ctx, o.Project, googleOptions(o.Credentials, "FIRESTORE_EMULATOR_HOST")...)
 		if err != nil {
 			return nil, "", "", nil, fmt.Errorf("opening Firestore of %s: %w", o.Project, err)
 		}

@@ -2,7 +2,10 @@
 package migrate
 
 import (
+	"os"
+
 	"github.com/spf13/cobra"
+	"google.golang.org/api/option"
 
 	"github.com/resimate/resimatectl/internal/cmdutil"
 )
@@ -14,4 +17,17 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	firebase.AddCommand(NewAuthCmd(f), NewFirestoreCmd(f))
 	cmd.AddCommand(firebase)
 	return cmd
+}
+
+// googleOptions are the client options of a Google source: the service-account file when one is
+// given, no credentials at all when the named emulator variable points at an emulator, and
+// otherwise the usual Google credentials.
+func googleOptions(credentials, emulatorEnv string) []option.ClientOption {
+	switch {
+	case credentials != "":
+		return []option.ClientOption{option.WithAuthCredentialsFile(option.ServiceAccount, credentials)}
+	case os.Getenv(emulatorEnv) != "":
+		return []option.ClientOption{option.WithoutAuthentication()}
+	}
+	return nil
 }
