@@ -229,7 +229,7 @@ func trimNodeCount(msg string) string {
 }
 
 func TestExternalPostgres(t *testing.T) {
-	e := testenv.Require(t, testenv.Postgres)
+	testenv.Require(t, testenv.Postgres)
 	pool, dsn := testenv.Pool(t)
 	ctx := context.Background()
 	role := strings.ReplaceAll(testenv.UniqueName("pf"), "-", "_")
@@ -277,7 +277,6 @@ func TestExternalPostgres(t *testing.T) {
 	r = check(fmt.Sprintf(base, "right-password"))
 	assert.Equal(t, StatusPass, r.Status, r.Message)
 	assert.Contains(t, r.Message, "schemas can be created")
-	_ = e
 }
 
 func closedPort(t *testing.T) int {
