@@ -50,11 +50,11 @@ func (im *Importer) Run(ctx context.Context, p *Prepared) ([]Outcome, error) {
 	if err := im.Ledger.Init(ctx); err != nil {
 		return nil, err
 	}
-	if err := im.recover(ctx); err != nil {
-		return nil, err
-	}
 	ledger, err := im.Ledger.Load(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := im.recover(ctx, ledger); err != nil {
 		return nil, err
 	}
 	var outcomes []Outcome
@@ -249,12 +249,8 @@ func (im *Importer) lookup(ctx context.Context, email string) (string, error) {
 
 // recover settles users left in_flight by a killed run: those Kratos has (found by the
 // firebase_uid every imported identity carries) are recorded, the others forgotten so they are
-// sent again.
-func (im *Importer) recover(ctx context.Context) error {
-	ledger, err := im.Ledger.Load(ctx)
-	if err != nil {
-		return err
-	}
+// sent again. It updates ledger, the caller's copy, to match.
+func (im *Importer) recover(ctx context.Context, ledger map[string]Entry) error {
 	pending := map[string]bool{}
 	for uid, e := range ledger {
 		if e.Outcome == OutcomeInFlight {
@@ -280,7 +276,16 @@ func (im *Importer) recover(ctx context.Context) error {
 	if err := im.Ledger.Record(ctx, settled); err != nil {
 		return err
 	}
-	return im.Ledger.Forget(ctx, forget)
+	if err := im.Ledger.Forget(ctx, forget); err != nil {
+		return err
+	}
+	for _, e := range settled {
+		ledger[e.UID] = e
+	}
+	for _, uid := range forget {
+		delete(ledger, uid)
+	}
+	return nil
 }
 
 // identitiesByUID pages through every identity and maps metadata_admin.firebase_uid to its id.
