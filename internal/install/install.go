@@ -131,6 +131,12 @@ func Install(ctx context.Context, env *Env, opts Options) (*Result, error) {
 		return nil, &InputError{Err: err}
 	}
 	res := &Result{Release: name, Namespace: ns}
+	if opts.Operation == "upgrade" {
+		// An upgrade needs an install to upgrade: say so before touching anything.
+		if _, _, err := installedRelease(env, ns, name); err != nil {
+			return nil, err
+		}
+	}
 
 	if !opts.SkipPreflight {
 		env.emit(Event{Type: "phase", Message: "preflight"})

@@ -90,10 +90,6 @@ every component is Ready, and roll back to the previous revision when one is not
 				// The backup capability is not part of this build yet: say so instead of pretending.
 				opts.Env.Progress(install.Event{Time: time.Now(), Type: "note", Message: "no backup taken: this resimatectl has no backup capability yet (--skip-backup silences this)"})
 			}
-			// Upgrade needs an install to upgrade; Plan says so clearly when there is none.
-			if _, err := install.Plan(cmd.Context(), opts.Env, opts.Install); err != nil {
-				return asUsage(err)
-			}
 			return RunInstall(cmd.Context(), opts)
 		},
 	}
