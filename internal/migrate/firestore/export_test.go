@@ -42,11 +42,7 @@ func TestLiveAndNDJSONLoadIdenticalRows(t *testing.T) {
 	docs := bulk(600)
 	bw := client.BulkWriter(ctx)
 	for _, d := range docs {
-		data := map[string]any{}
-		for k, v := range d.Fields {
-			data[k] = toGo(client, v)
-		}
-		_, err := bw.Set(client.Doc(d.Path), data)
+		_, err := bw.Set(client.Doc(d.Path), goFields(client, d))
 		require.NoError(t, err)
 	}
 	bw.End()
@@ -72,12 +68,7 @@ func TestLiveAndNDJSONLoadIdenticalRows(t *testing.T) {
 // FuzzReadNDJSON: any input gives documents or an error naming a line, never a panic.
 func FuzzReadNDJSON(f *testing.F) {
 	for _, d := range dataset() {
-		fields := map[string]any{}
-		for k, v := range d.Fields {
-			fields[k] = toREST(v)
-		}
-		line, _ := jsonMarshal(map[string]any{"path": d.Path, "fields": fields})
-		f.Add(line)
+		f.Add(ndjsonLine(d))
 	}
 	f.Add([]byte(`{"name":"projects/p/databases/(default)/documents/a/b","fields":{"x":{"doubleValue":"-Infinity"}}}`))
 	f.Add([]byte(`{"path":"a/b","fields":{"x":{"arrayValue":{"values":[{"mapValue":{"fields":{}}}]}}}}`))

@@ -15,17 +15,24 @@ import (
 	"github.com/resimate/resimatectl/internal/testenv"
 )
 
-// writeNDJSON writes docs as an NDJSON file in the REST value form.
+// ndjsonLine is one document as an NDJSON line in the REST value form.
+func ndjsonLine(d Document) []byte {
+	fields := map[string]any{}
+	for k, v := range d.Fields {
+		fields[k] = toREST(v)
+	}
+	line, err := json.Marshal(map[string]any{"path": d.Path, "fields": fields})
+	if err != nil {
+		panic(err) // toREST makes only JSON-encodable values
+	}
+	return line
+}
+
+// writeNDJSON writes docs as an NDJSON file.
 func writeNDJSON(t testing.TB, docs []Document) string {
 	var b strings.Builder
 	for _, d := range docs {
-		fields := map[string]any{}
-		for k, v := range d.Fields {
-			fields[k] = toREST(v)
-		}
-		line, err := json.Marshal(map[string]any{"path": d.Path, "fields": fields})
-		require.NoError(t, err)
-		b.Write(line)
+		b.Write(ndjsonLine(d))
 		b.WriteByte('\n')
 	}
 	path := filepath.Join(t.TempDir(), "docs.ndjson")
@@ -105,5 +112,3 @@ func (f *failAfter) Documents(ctx context.Context, fn func(Document) error) erro
 		return fn(d)
 	})
 }
-
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

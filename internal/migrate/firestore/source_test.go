@@ -3,10 +3,7 @@ package firestore
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"math"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,6 +50,15 @@ func toGo(client *firestore.Client, v Value) any {
 		out[k] = toGo(client, e)
 	}
 	return out
+}
+
+// goFields is a document's fields as the Firestore client writes them.
+func goFields(client *firestore.Client, d Document) map[string]any {
+	data := map[string]any{}
+	for k, v := range d.Fields {
+		data[k] = toGo(client, v)
+	}
+	return data
 }
 
 // toREST writes values in Firestore's REST JSON form, for NDJSON lines.
@@ -132,11 +138,7 @@ func TestLiveAndNDJSONReadTheSameDocuments(t *testing.T) {
 	ctx := context.Background()
 	want := dataset()
 	for _, d := range want {
-		data := map[string]any{}
-		for k, v := range d.Fields {
-			data[k] = toGo(client, v)
-		}
-		_, err := client.Doc(d.Path).Set(ctx, data)
+		_, err := client.Doc(d.Path).Set(ctx, goFields(client, d))
 		require.NoError(t, err, d.Path)
 	}
 
@@ -147,18 +149,7 @@ func TestLiveAndNDJSONReadTheSameDocuments(t *testing.T) {
 	}))
 	assert.Equal(t, canonical(t, want), canonical(t, live))
 
-	var lines []string
-	for _, d := range want {
-		fields := map[string]any{}
-		for k, v := range d.Fields {
-			fields[k] = toREST(v)
-		}
-		b, err := json.Marshal(map[string]any{"path": d.Path, "fields": fields})
-		require.NoError(t, err)
-		lines = append(lines, string(b))
-	}
-	path := filepath.Join(t.TempDir(), "docs.ndjson")
-	require.NoError(t, os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600))
+	path := writeNDJSON(t, want)
 	var fromFile []Document
 	require.NoError(t, (&NDJSONSource{Path: path}).Documents(ctx, func(d Document) error {
 		fromFile = append(fromFile, d)
