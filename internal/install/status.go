@@ -38,7 +38,7 @@ type ComponentStatus struct {
 	Objects        []ObjectStatus `json:"objects"`
 }
 
-// Ready reports whether every object of the component is Current.
+// IsReady reports whether every object of the component is Current.
 func (c ComponentStatus) IsReady() bool { return c.Status == string(status.CurrentStatus) }
 
 // kinds whose readiness makes a component's; the rest (Services, ConfigMaps...) are ready once
