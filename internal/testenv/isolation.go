@@ -1,10 +1,16 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -158,6 +164,33 @@ func FirestoreClient(t testing.TB) (*firestore.Client, string) {
 	}
 	t.Cleanup(func() { _ = client.Close() })
 	return client, project
+}
+
+// FirestoreExport asks the emulator for a managed export of project (the files `gcloud firestore
+// export` writes) and returns the export folder, under a temporary directory of the test.
+func FirestoreExport(t testing.TB, project string) string {
+	t.Helper()
+	Require(t, Firestore)
+	dir := t.TempDir()
+	body, _ := json.Marshal(map[string]string{
+		"database":         "projects/" + project + "/databases/(default)",
+		"export_directory": dir,
+	})
+	url := "http://" + os.Getenv("FIRESTORE_EMULATOR_HOST") + "/emulator/v1/projects/" + project + ":export"
+	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("firestore export: %v", err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("firestore export: %s: %s", resp.Status, msg)
+	}
+	folders, _ := filepath.Glob(filepath.Join(dir, "firestore_export_*"))
+	if len(folders) != 1 {
+		t.Fatalf("firestore export: expected one export folder in %s, found %v", dir, folders)
+	}
+	return folders[0]
 }
 
 // Eventually polls cond every interval until it returns true or timeout passes.

@@ -39,7 +39,7 @@ func BenchmarkNDJSONVsPsqlCopy(b *testing.B) {
 		pool, dsn := testenv.Pool(b)
 		ctx := context.Background()
 		start := time.Now()
-		_, err := (&Loader{Pool: pool, Schema: "tenant_bench", SourceKey: "ndjson", BatchSize: 5000}).Load(ctx, &NDJSONSource{Path: file})
+		_, err := (&Loader{Pool: pool, Plan: NewPlan("tenant_bench", nil), SourceKey: "ndjson", BatchSize: 5000}).Load(ctx, &NDJSONSource{Path: file})
 		require.NoError(b, err)
 		ours := n / time.Since(start).Seconds()
 

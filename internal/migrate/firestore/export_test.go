@@ -26,10 +26,14 @@ func bulk(n int) []Document {
 		case 2:
 			path = fmt.Sprintf("campaigns/c%05d/recipients/r%06d/events/e%06d", c, c, i)
 		}
-		docs = append(docs, Document{Path: path, Fields: map[string]Value{
+		fields := map[string]Value{
 			"i": {Kind: Integer, Int: int64(i)}, "s": {Kind: String, Str: fmt.Sprintf("doc %d", i)},
 			"t": {Kind: Timestamp, Time: base.Add(time.Duration(i) * time.Second)}, "d": {Kind: Double, Double: float64(i) / 7},
-		}})
+		}
+		if i%3 == 0 { // a reference across collections
+			fields["owner"] = Value{Kind: Reference, Str: "users/alice"}
+		}
+		docs = append(docs, Document{Path: path, Fields: fields})
 	}
 	return docs
 }
@@ -47,9 +51,9 @@ func TestLiveAndNDJSONLoadIdenticalRows(t *testing.T) {
 	}
 	bw.End()
 
-	_, err := (&Loader{Pool: pool, Schema: "tenant_live", SourceKey: "live", BatchSize: 200}).Load(ctx, &LiveSource{Client: client, Project: project})
+	_, err := (&Loader{Pool: pool, Plan: NewPlan("tenant_live", nil), SourceKey: "live", BatchSize: 200}).Load(ctx, liveSource(t, project))
 	require.NoError(t, err)
-	_, err = (&Loader{Pool: pool, Schema: "tenant_file", SourceKey: "file", BatchSize: 200}).Load(ctx, &NDJSONSource{Path: writeNDJSON(t, docs)})
+	_, err = (&Loader{Pool: pool, Plan: NewPlan("tenant_file", nil), SourceKey: "file", BatchSize: 200}).Load(ctx, &NDJSONSource{Path: writeNDJSON(t, docs)})
 	require.NoError(t, err)
 
 	var diff int

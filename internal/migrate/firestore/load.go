@@ -5,22 +5,24 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Loader writes documents into the tenant schema's generic table with COPY into a staging
-// table and an upsert, batch by batch; the same transaction moves the source's checkpoint, so a
-// rerun (or a resume after a kill) goes on where the last committed batch ended, and the upsert
-// makes a replayed batch harmless.
+// Loader writes documents into the tenant schema's tables (mapped ones and the generic one)
+// with COPY into staging tables and an upsert, batch by batch; the same transaction moves the
+// source's checkpoint, so a rerun (or a resume after a kill) goes on where the last committed
+// batch ended, and the upsert makes a replayed batch harmless.
 type Loader struct {
 	Pool      *pgxpool.Pool
-	Schema    string // tenant_<name>
+	Plan      *Plan
 	SourceKey string // names the source in the checkpoint table
 	BatchSize int
-	// Progress, when set, is called after every committed batch with the documents done so far.
-	Progress func(done int64)
+	// Progress, when set, is called after every committed batch with the documents done so far
+	// and the collection group of the last one.
+	Progress func(done int64, group string)
 }
 
 var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
@@ -34,29 +36,6 @@ func TenantSchema(tenant string) (string, error) {
 	return s, nil
 }
 
-// DDL is the generic table every unmapped document lands in, and the checkpoints.
-func (l *Loader) DDL() string {
-	return fmt.Sprintf(`CREATE SCHEMA IF NOT EXISTS %[1]s;
-CREATE TABLE IF NOT EXISTS %[1]s.firestore_documents (
-	path          text PRIMARY KEY,
-	collection    text NOT NULL,
-	collection_id text NOT NULL,
-	parent_path   text,
-	id            text NOT NULL,
-	data          jsonb NOT NULL,
-	checksum      bytea NOT NULL
-);
-CREATE INDEX IF NOT EXISTS firestore_documents_collection_id ON %[1]s.firestore_documents (collection_id);
-CREATE SCHEMA IF NOT EXISTS resimate_migration;
-CREATE TABLE IF NOT EXISTS resimate_migration.firestore_checkpoints (
-	target     text NOT NULL,
-	source     text NOT NULL,
-	documents  bigint NOT NULL,
-	updated_at timestamptz NOT NULL DEFAULT now(),
-	PRIMARY KEY (target, source)
-);`, l.Schema)
-}
-
 // Checksum is the SHA-256 of a document's canonical encoding.
 func Checksum(data []byte) []byte {
 	s := sha256.Sum256(data)
@@ -65,65 +44,117 @@ func Checksum(data []byte) []byte {
 
 // Stats counts a load.
 type Stats struct {
-	Read    int64 `json:"read"`
-	Skipped int64 `json:"skippedByCheckpoint"`
-	Written int64 `json:"written"`
+	Read     int64            `json:"read"`
+	Skipped  int64            `json:"skippedByCheckpoint"`
+	Written  int64            `json:"written"`
+	Rejected int64            `json:"rejected"`
+	Tables   map[string]int64 `json:"tables"` // documents written per table
+	Schema   SchemaVersion    `json:"schema"`
+	// ForeignKeys are created after the load, where every row points at an existing row.
+	ForeignKeys []ForeignKeyResult `json:"foreignKeys,omitempty"`
 }
 
-// Load streams src into the table.
+// batch is the rows of one transaction, per table.
+type batch struct {
+	rows    map[*table][][]any
+	rejects [][]any
+	n       int // documents in the batch
+	advance int // of them, those past the checkpoint (the others are earlier rejects, retried)
+}
+
+// Load streams src into the tables.
 func (l *Loader) Load(ctx context.Context, src Source) (Stats, error) {
-	var st Stats
+	st := Stats{Tables: map[string]int64{}}
 	conn, err := l.Pool.Acquire(ctx)
 	if err != nil {
 		return st, err
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, l.DDL()); err != nil {
-		return st, fmt.Errorf("creating the target tables: %w", err)
-	}
-	if _, err := conn.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS firestore_staging (LIKE `+l.Schema+`.firestore_documents)`); err != nil {
+	p := l.Plan
+	if st.Schema, err = p.Migrate(ctx, conn.Conn()); err != nil {
 		return st, err
+	}
+	if err := p.dropForeignKeys(ctx, conn.Conn()); err != nil {
+		return st, err
+	}
+	for _, t := range append([]*table{p.generic}, p.tables...) {
+		_, err := conn.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s)`, quote(stagingName(t)), p.qualified(t.name)))
+		if err != nil {
+			return st, err
+		}
 	}
 	var done int64
 	err = conn.QueryRow(ctx, `SELECT coalesce((SELECT documents FROM resimate_migration.firestore_checkpoints WHERE target = $1 AND source = $2), 0)`,
-		l.Schema, l.SourceKey).Scan(&done)
+		p.Schema, l.SourceKey).Scan(&done)
 	if err != nil {
 		return st, err
 	}
+	// Earlier rejects are tried again even before the checkpoint: the source may have been fixed.
+	retry := map[string]bool{}
+	rows, err := conn.Query(ctx, `SELECT path FROM `+p.qualified(RejectsTable))
+	if err != nil {
+		return st, err
+	}
+	for rows.Next() {
+		var path string
+		if err := rows.Scan(&path); err != nil {
+			return st, err
+		}
+		retry[path] = true
+	}
+	if err := rows.Err(); err != nil {
+		return st, err
+	}
+	hadRejects := len(retry) > 0
 	size := max(l.BatchSize, 1)
-	rows := make([][]any, 0, size)
+	b := &batch{rows: map[*table][][]any{}}
+	var group string
 	flush := func() error {
-		if len(rows) == 0 {
+		if b.n == 0 {
 			return nil
 		}
-		if err := l.commit(ctx, conn.Conn(), rows, done+int64(len(rows))); err != nil {
+		if err := l.commit(ctx, conn.Conn(), b, done+int64(b.advance), hadRejects); err != nil {
 			return err
 		}
-		done += int64(len(rows))
-		st.Written += int64(len(rows))
-		rows = rows[:0]
+		hadRejects = hadRejects || len(b.rejects) > 0
+		done += int64(b.advance)
+		st.Written += int64(b.n - len(b.rejects))
+		st.Rejected += int64(len(b.rejects))
+		for t, rows := range b.rows {
+			st.Tables[t.name] += int64(len(rows))
+			delete(b.rows, t)
+		}
+		b.rejects, b.n, b.advance = b.rejects[:0], 0, 0
 		if l.Progress != nil {
-			l.Progress(done)
+			l.Progress(done, group)
 		}
 		return nil
 	}
 	skip := done
 	err = src.Documents(ctx, func(d Document) error {
 		st.Read++
-		if st.Read <= skip {
+		past := st.Read > skip
+		if !past && !retry[d.Path] {
 			st.Skipped++
 			return nil
 		}
-		data, err := EncodeFields(d.Fields)
+		t := p.route(&d)
+		row, reject, err := t.row(&d)
 		if err != nil {
-			return fmt.Errorf("%s: %w", d.Path, err)
+			return err
 		}
-		var parent any
-		if p := d.Parent(); p != "" {
-			parent = p
+		if reject != "" {
+			all, _ := EncodeFields(d.Fields)
+			b.rejects = append(b.rejects, []any{d.Path, t.name, reject, string(all), Checksum(all)})
+		} else {
+			b.rows[t] = append(b.rows[t], row)
 		}
-		rows = append(rows, []any{d.Path, d.Collection(), d.CollectionID(), parent, d.ID(), string(data), Checksum(data)})
-		if len(rows) == size {
+		b.n++
+		if past {
+			b.advance++
+		}
+		group = d.CollectionID()
+		if b.n == size {
 			return flush()
 		}
 		return nil
@@ -131,31 +162,69 @@ func (l *Loader) Load(ctx context.Context, src Source) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	return st, flush()
+	if err := flush(); err != nil {
+		return st, err
+	}
+	st.ForeignKeys, err = p.createForeignKeys(ctx, conn.Conn())
+	return st, err
 }
 
-// commit copies one batch in and moves the checkpoint, atomically.
-func (l *Loader) commit(ctx context.Context, conn *pgx.Conn, rows [][]any, checkpoint int64) error {
+func stagingName(t *table) string { return "stage_" + t.name }
+
+// commit copies one batch in and moves the checkpoint, atomically. A document is in exactly one
+// place: its table, or the rejects (a reload that now fits, or no longer fits, moves it).
+func (l *Loader) commit(ctx context.Context, conn *pgx.Conn, b *batch, checkpoint int64, hadRejects bool) error {
+	p := l.Plan
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it is a no-op
-	if _, err := tx.Exec(ctx, `TRUNCATE firestore_staging`); err != nil {
-		return err
+	for t, rows := range b.rows {
+		stage := quote(stagingName(t))
+		if _, err := tx.Exec(ctx, `TRUNCATE `+stage); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{stagingName(t)}, t.columns, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("copying documents into %s: %w", t.name, err)
+		}
+		cols := quoteAll(t.columns)
+		set := make([]string, 0, len(t.columns)-1)
+		for _, c := range t.columns[1:] {
+			set = append(set, quote(c)+" = EXCLUDED."+quote(c))
+		}
+		_, err = tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT (path) DO UPDATE SET %s`,
+			p.qualified(t.name), cols, cols, stage, strings.Join(set, ", ")))
+		if err != nil {
+			return fmt.Errorf("writing documents into %s: %w", t.name, err)
+		}
+		if hadRejects {
+			if _, err := tx.Exec(ctx, `DELETE FROM `+p.qualified(RejectsTable)+` r USING `+stage+` s WHERE r.path = s.path`); err != nil {
+				return err
+			}
+		}
 	}
-	cols := []string{"path", "collection", "collection_id", "parent_path", "id", "data", "checksum"}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"firestore_staging"}, cols, pgx.CopyFromRows(rows)); err != nil {
-		return fmt.Errorf("copying documents: %w", err)
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO `+l.Schema+`.firestore_documents SELECT * FROM firestore_staging
-		ON CONFLICT (path) DO UPDATE SET collection = EXCLUDED.collection, collection_id = EXCLUDED.collection_id,
-		parent_path = EXCLUDED.parent_path, id = EXCLUDED.id, data = EXCLUDED.data, checksum = EXCLUDED.checksum`)
-	if err != nil {
-		return fmt.Errorf("writing documents: %w", err)
+	if len(b.rejects) > 0 {
+		paths := make([]string, len(b.rejects))
+		for i, r := range b.rejects {
+			paths[i] = r[0].(string)
+		}
+		for _, t := range append([]*table{p.generic}, p.tables...) {
+			if _, err := tx.Exec(ctx, `DELETE FROM `+p.qualified(t.name)+` WHERE path = ANY($1)`, paths); err != nil {
+				return err
+			}
+		}
+		for _, r := range b.rejects {
+			_, err := tx.Exec(ctx, `INSERT INTO `+p.qualified(RejectsTable)+` (path, target_table, reason, document, checksum) VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (path) DO UPDATE SET target_table = EXCLUDED.target_table, reason = EXCLUDED.reason,
+				document = EXCLUDED.document, checksum = EXCLUDED.checksum, rejected_at = now()`, r...)
+			if err != nil {
+				return fmt.Errorf("recording reject %s: %w", r[0], err)
+			}
+		}
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO resimate_migration.firestore_checkpoints (target, source, documents) VALUES ($1, $2, $3)
-		ON CONFLICT (target, source) DO UPDATE SET documents = EXCLUDED.documents, updated_at = now()`, l.Schema, l.SourceKey, checkpoint)
+		ON CONFLICT (target, source) DO UPDATE SET documents = EXCLUDED.documents, updated_at = now()`, p.Schema, l.SourceKey, checkpoint)
 	if err != nil {
 		return err
 	}

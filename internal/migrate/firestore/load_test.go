@@ -66,7 +66,7 @@ func TestLoadVerifyAndResume(t *testing.T) {
 	ctx := context.Background()
 	docs := many(3000)
 	src := &NDJSONSource{Path: writeNDJSON(t, docs)}
-	l := &Loader{Pool: pool, Schema: "tenant_main", SourceKey: "ndjson", BatchSize: 500}
+	l := &Loader{Pool: pool, Plan: NewPlan("tenant_main", nil), SourceKey: "ndjson", BatchSize: 500}
 
 	// A run that dies after two batches (the source fails), then a resume.
 	failing := &failAfter{Source: src, n: 1200}
@@ -83,7 +83,7 @@ func TestLoadVerifyAndResume(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM tenant_main.firestore_documents").Scan(&n))
 	assert.Equal(t, len(docs), n)
 
-	rep, err := Verify(ctx, pool, "tenant_main", src)
+	rep, err := Verify(ctx, pool, NewPlan("tenant_main", nil), src)
 	require.NoError(t, err)
 	assert.Empty(t, rep.Differences)
 	for _, g := range rep.Groups {
@@ -93,7 +93,7 @@ func TestLoadVerifyAndResume(t *testing.T) {
 	// A changed document is found.
 	_, err = pool.Exec(ctx, `UPDATE tenant_main.firestore_documents SET data = jsonb_set(data, '{i}', '7') WHERE path = 'campaigns/c9'`)
 	require.NoError(t, err)
-	rep, err = Verify(ctx, pool, "tenant_main", src)
+	rep, err = Verify(ctx, pool, NewPlan("tenant_main", nil), src)
 	require.NoError(t, err)
 	assert.Equal(t, []Difference{{Path: "campaigns/c9", Problem: "content differs"}}, rep.Differences)
 }

@@ -14,11 +14,12 @@ import (
 	"strings"
 	"time"
 
-	"cloud.google.com/go/firestore"
-	"google.golang.org/api/iterator"
-	"google.golang.org/genproto/googleapis/type/latlng"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	apiv1 "cloud.google.com/go/firestore/apiv1"
+	"cloud.google.com/go/firestore/apiv1/firestorepb"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // Source yields documents one at a time (memory stays flat however many there are).
@@ -192,55 +193,87 @@ func parseREST(data json.RawMessage) (Value, error) {
 	return Value{}, errors.New("empty value")
 }
 
-// --- Live: the Firestore client ------------------------------------------------------------
+// --- Live: the Firestore API --------------------------------------------------------------
 
-// LiveSource walks every root collection and every subcollection (also under missing parent
-// documents), paging each collection by document id.
+// LiveSource reads a live database with one query over all of it: no collection named, all
+// descendants (a "kindless" query, the one recursive deletes use), ordered by __name__ and read
+// page by page with a cursor after the last document. It finds documents at every depth, under
+// missing parent documents too, without listing collections document by document (which costs a
+// request per document), and the order is fixed: the same database always gives the same
+// sequence, which resuming relies on. The next pages are fetched while the load writes.
 type LiveSource struct {
-	Client   *firestore.Client
+	Client   *apiv1.Client
 	Project  string
-	PageSize int
+	Database string // default "(default)"
+	PageSize int    // documents per page (default 1000)
+	Prefetch int    // pages fetched ahead (default 2)
 }
+
+// NewLiveClient opens the Firestore API of a project; with FIRESTORE_EMULATOR_HOST set, the
+// emulator's, as its admin.
+func NewLiveClient(ctx context.Context, opts ...option.ClientOption) (*apiv1.Client, error) {
+	if addr := os.Getenv("FIRESTORE_EMULATOR_HOST"); addr != "" {
+		conn, err := grpc.NewClient(addr,
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(emulatorOwner{}),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
+		if err != nil {
+			return nil, fmt.Errorf("FIRESTORE_EMULATOR_HOST: %w", err)
+		}
+		opts = []option.ClientOption{option.WithGRPCConn(conn)}
+	}
+	return apiv1.NewClient(ctx, opts...)
+}
+
+// emulatorOwner is the credential the emulator takes as an admin.
+type emulatorOwner struct{}
+
+func (emulatorOwner) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer owner"}, nil
+}
+func (emulatorOwner) RequireTransportSecurity() bool { return false }
 
 func (s *LiveSource) Describe() string { return "project " + s.Project }
 
-func (s *LiveSource) Documents(ctx context.Context, fn func(Document) error) error {
-	return s.walkCollections(ctx, s.Client.Collections(ctx), fn)
-}
-
-func (s *LiveSource) walkCollections(ctx context.Context, it *firestore.CollectionIterator, fn func(Document) error) error {
-	for {
-		coll, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := s.walkCollection(ctx, coll, fn); err != nil {
-			return err
-		}
+func (s *LiveSource) root() string {
+	db := s.Database
+	if db == "" {
+		db = "(default)"
 	}
+	return "projects/" + s.Project + "/databases/" + db + "/documents"
 }
 
-// walkCollection pages by __name__ with a cursor; DocumentRefs lists missing parents too, so
-// their subcollections are found.
-func (s *LiveSource) walkCollection(ctx context.Context, coll *firestore.CollectionRef, fn func(Document) error) error {
-	refs := coll.DocumentRefs(ctx)
-	for {
-		ref, err := refs.Next()
-		if errors.Is(err, iterator.Done) {
-			return nil
-		}
+func (s *LiveSource) Documents(ctx context.Context, fn func(Document) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type page struct {
+		docs []*firestorepb.Document
+		err  error
+	}
+	pages := make(chan page, max(s.Prefetch, 2))
+	go func() {
+		defer close(pages)
+		err := s.pages(ctx, func(docs []*firestorepb.Document) error {
+			select {
+			case pages <- page{docs: docs}:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
 		if err != nil {
-			return fmt.Errorf("listing %s: %w", coll.Path, err)
+			select {
+			case pages <- page{err: err}:
+			case <-ctx.Done():
+			}
 		}
-		snap, err := ref.Get(ctx)
-		if err != nil && !isNotFound(err) {
-			return fmt.Errorf("reading %s: %w", ref.Path, err)
+	}()
+	for p := range pages {
+		if p.err != nil {
+			return p.err
 		}
-		if snap != nil && snap.Exists() {
-			doc, err := fromSnapshot(snap)
+		for _, pd := range p.docs {
+			doc, err := fromProto(pd)
 			if err != nil {
 				return err
 			}
@@ -248,16 +281,64 @@ func (s *LiveSource) walkCollection(ctx context.Context, coll *firestore.Collect
 				return err
 			}
 		}
-		if err := s.walkCollections(ctx, ref.Collections(ctx), fn); err != nil {
-			return err
+	}
+	return ctx.Err()
+}
+
+// pages runs the query page by page.
+func (s *LiveSource) pages(ctx context.Context, emit func([]*firestorepb.Document) error) error {
+	size := s.PageSize
+	if size <= 0 {
+		size = 1000
+	}
+	root := s.root()
+	var after string
+	for {
+		q := &firestorepb.StructuredQuery{
+			From:    []*firestorepb.StructuredQuery_CollectionSelector{{AllDescendants: true}},
+			OrderBy: []*firestorepb.StructuredQuery_Order{{Field: &firestorepb.StructuredQuery_FieldReference{FieldPath: "__name__"}, Direction: firestorepb.StructuredQuery_ASCENDING}},
+			Limit:   wrapperspb.Int32(int32(size)),
 		}
+		if after != "" {
+			q.StartAt = &firestorepb.Cursor{Values: []*firestorepb.Value{{ValueType: &firestorepb.Value_ReferenceValue{ReferenceValue: after}}}}
+		}
+		stream, err := s.Client.RunQuery(ctx, &firestorepb.RunQueryRequest{
+			Parent:    root,
+			QueryType: &firestorepb.RunQueryRequest_StructuredQuery{StructuredQuery: q},
+		})
+		if err != nil {
+			return fmt.Errorf("querying %s: %w", s.Project, err)
+		}
+		var docs []*firestorepb.Document
+		for {
+			resp, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("querying %s: %w", s.Project, err)
+			}
+			if resp.Document != nil {
+				docs = append(docs, resp.Document)
+			}
+		}
+		if len(docs) > 0 {
+			if err := emit(docs); err != nil {
+				return err
+			}
+		}
+		if len(docs) < size {
+			return nil
+		}
+		after = docs[len(docs)-1].Name
 	}
 }
 
-func fromSnapshot(snap *firestore.DocumentSnapshot) (Document, error) {
-	doc := Document{Path: DocumentPath(snap.Ref.Path), Fields: map[string]Value{}}
-	for k, v := range snap.Data() {
-		val, err := fromGo(v)
+// fromProto converts a document of the Firestore API.
+func fromProto(pd *firestorepb.Document) (Document, error) {
+	doc := Document{Path: DocumentPath(pd.Name), Fields: make(map[string]Value, len(pd.Fields))}
+	for k, v := range pd.Fields {
+		val, err := protoValue(v)
 		if err != nil {
 			return doc, fmt.Errorf("%s: field %s: %w", doc.Path, k, err)
 		}
@@ -266,41 +347,40 @@ func fromSnapshot(snap *firestore.DocumentSnapshot) (Document, error) {
 	return doc, nil
 }
 
-// fromGo converts the Firestore client's Go values.
-func fromGo(v any) (Value, error) {
-	switch x := v.(type) {
-	case nil:
+func protoValue(v *firestorepb.Value) (Value, error) {
+	switch x := v.ValueType.(type) {
+	case *firestorepb.Value_NullValue:
 		return Value{Kind: Null}, nil
-	case bool:
-		return Value{Kind: Boolean, Bool: x}, nil
-	case int64:
-		return Value{Kind: Integer, Int: x}, nil
-	case float64:
-		return Value{Kind: Double, Double: x}, nil
-	case time.Time:
-		return Value{Kind: Timestamp, Time: x.UTC()}, nil
-	case string:
-		return Value{Kind: String, Str: x}, nil
-	case []byte:
-		return Value{Kind: Bytes, Bytes: x}, nil
-	case *firestore.DocumentRef:
-		return Value{Kind: Reference, Str: DocumentPath(x.Path)}, nil
-	case *latlng.LatLng:
-		return Value{Kind: GeoPoint, Lat: x.Latitude, Lng: x.Longitude}, nil
-	case []any:
-		out := Value{Kind: Array, Array: make([]Value, len(x))}
-		for i, e := range x {
-			val, err := fromGo(e)
+	case *firestorepb.Value_BooleanValue:
+		return Value{Kind: Boolean, Bool: x.BooleanValue}, nil
+	case *firestorepb.Value_IntegerValue:
+		return Value{Kind: Integer, Int: x.IntegerValue}, nil
+	case *firestorepb.Value_DoubleValue:
+		return Value{Kind: Double, Double: x.DoubleValue}, nil
+	case *firestorepb.Value_TimestampValue:
+		return Value{Kind: Timestamp, Time: x.TimestampValue.AsTime().UTC()}, nil
+	case *firestorepb.Value_StringValue:
+		return Value{Kind: String, Str: x.StringValue}, nil
+	case *firestorepb.Value_BytesValue:
+		return Value{Kind: Bytes, Bytes: x.BytesValue}, nil
+	case *firestorepb.Value_ReferenceValue:
+		return Value{Kind: Reference, Str: DocumentPath(x.ReferenceValue)}, nil
+	case *firestorepb.Value_GeoPointValue:
+		return Value{Kind: GeoPoint, Lat: x.GeoPointValue.GetLatitude(), Lng: x.GeoPointValue.GetLongitude()}, nil
+	case *firestorepb.Value_ArrayValue:
+		out := Value{Kind: Array, Array: make([]Value, len(x.ArrayValue.GetValues()))}
+		for i, e := range x.ArrayValue.GetValues() {
+			val, err := protoValue(e)
 			if err != nil {
 				return Value{}, err
 			}
 			out.Array[i] = val
 		}
 		return out, nil
-	case map[string]any:
-		out := Value{Kind: Map, Map: make(map[string]Value, len(x))}
-		for k, e := range x {
-			val, err := fromGo(e)
+	case *firestorepb.Value_MapValue:
+		out := Value{Kind: Map, Map: make(map[string]Value, len(x.MapValue.GetFields()))}
+		for k, e := range x.MapValue.GetFields() {
+			val, err := protoValue(e)
 			if err != nil {
 				return Value{}, err
 			}
@@ -308,7 +388,6 @@ func fromGo(v any) (Value, error) {
 		}
 		return out, nil
 	}
-	return Value{}, fmt.Errorf("unsupported Firestore value %T", v)
+	return Value{}, fmt.Errorf("unsupported Firestore value %T", v.ValueType)
 }
 
-func isNotFound(err error) bool { return status.Code(err) == codes.NotFound }

@@ -33,10 +33,11 @@ type VerifyReport struct {
 	Differences []Difference `json:"differences"`
 }
 
-// Verify reads every document of the source and of the target, puts each into the canonical
-// encoding (the target's back from jsonb), and compares counts and checksums per collection
-// group and document by document.
-func Verify(ctx context.Context, pool *pgxpool.Pool, schema string, src Source) (*VerifyReport, error) {
+// Verify reads every document of the source and of the target tables, puts each into the
+// canonical encoding (the target's rebuilt from its typed columns and data), and compares counts
+// and checksums per collection group and document by document. Rejected documents are
+// differences too, with their reason.
+func Verify(ctx context.Context, pool *pgxpool.Pool, plan *Plan, src Source) (*VerifyReport, error) {
 	type entry struct {
 		group string
 		sum   []byte
@@ -54,24 +55,46 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, schema string, src Source) 
 		return nil, err
 	}
 	target := map[string]entry{}
-	rows, err := pool.Query(ctx, `SELECT path, collection_id, data::text FROM `+schema+`.firestore_documents`)
+	where := map[string]string{}
+	var twice []Difference
+	for _, t := range append([]*table{plan.generic}, plan.tables...) {
+		rows, err := pool.Query(ctx, plan.selectSQL(t))
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", plan.qualified(t.name), err)
+		}
+		for rows.Next() {
+			d, err := t.document(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			canon, err := EncodeFields(d.Fields)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if other, dup := where[d.Path]; dup {
+				twice = append(twice, Difference{d.Path, "in two tables: " + other + " and " + t.name})
+			}
+			where[d.Path] = t.name
+			target[d.Path] = entry{d.CollectionID(), Checksum(canon)}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	rejected := map[string]string{}
+	rows, err := pool.Query(ctx, `SELECT path, target_table, reason FROM `+plan.qualified(RejectsTable))
 	if err != nil {
-		return nil, fmt.Errorf("reading %s.firestore_documents: %w", schema, err)
+		return nil, fmt.Errorf("reading %s: %w", plan.qualified(RejectsTable), err)
 	}
 	for rows.Next() {
-		var path, group, data string
-		if err := rows.Scan(&path, &group, &data); err != nil {
+		var path, table, reason string
+		if err := rows.Scan(&path, &table, &reason); err != nil {
 			return nil, err
 		}
-		fields, err := DecodeFields([]byte(data))
-		if err != nil {
-			return nil, fmt.Errorf("%s: stored data does not decode: %w", path, err)
-		}
-		canon, err := EncodeFields(fields)
-		if err != nil {
-			return nil, err
-		}
-		target[path] = entry{group, Checksum(canon)}
+		rejected[path] = "rejected from " + table + ": " + reason
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -109,6 +132,8 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, schema string, src Source) 
 	for path, e := range source {
 		t, ok := target[path]
 		switch {
+		case !ok && rejected[path] != "":
+			rep.Differences = append(rep.Differences, Difference{path, rejected[path]})
 		case !ok:
 			rep.Differences = append(rep.Differences, Difference{path, "missing in PostgreSQL"})
 		case !bytes.Equal(t.sum, e.sum):
@@ -120,6 +145,7 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, schema string, src Source) 
 			rep.Differences = append(rep.Differences, Difference{path, "not in the source"})
 		}
 	}
+	rep.Differences = append(rep.Differences, twice...)
 	sort.Slice(rep.Differences, func(i, j int) bool { return rep.Differences[i].Path < rep.Differences[j].Path })
 	return rep, nil
 }
