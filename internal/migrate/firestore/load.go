@@ -3,11 +3,13 @@ package firestore
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -60,6 +62,7 @@ type batch struct {
 	rejects [][]any
 	n       int // documents in the batch
 	advance int // of them, those past the checkpoint (the others are earlier rejects, retried)
+	group   string
 }
 
 // Load streams src into the tables.
@@ -107,36 +110,63 @@ func (l *Loader) Load(ctx context.Context, src Source) (Stats, error) {
 	}
 	hadRejects := len(retry) > 0
 	size := max(l.BatchSize, 1)
-	b := &batch{rows: map[*table][][]any{}}
-	var group string
-	flush := func() error {
-		if b.n == 0 {
-			return nil
+
+	// Reading and encoding run here while the previous batch commits on the other side of the
+	// channel: the two halves use different cores.
+	batches := make(chan *batch, 1)
+	free := make(chan *batch, 2)
+	free <- &batch{rows: map[*table][][]any{}}
+	free <- &batch{rows: map[*table][][]any{}}
+	committed := make(chan error, 1)
+	failed := make(chan struct{}) // closed when a commit fails: reading stops
+	go func() {
+		var err error
+		for b := range batches {
+			if err == nil {
+				if err = l.commit(ctx, conn.Conn(), b, done+int64(b.advance), hadRejects); err != nil {
+					close(failed)
+				}
+			}
+			if err == nil {
+				hadRejects = hadRejects || len(b.rejects) > 0
+				done += int64(b.advance)
+				st.Written += int64(b.n - len(b.rejects))
+				st.Rejected += int64(len(b.rejects))
+				for t, rows := range b.rows {
+					st.Tables[t.name] += int64(len(rows))
+				}
+				if l.Progress != nil {
+					l.Progress(done, b.group)
+				}
+			}
+			clear(b.rows)
+			b.rejects, b.n, b.advance = b.rejects[:0], 0, 0
+			free <- b
 		}
-		if err := l.commit(ctx, conn.Conn(), b, done+int64(b.advance), hadRejects); err != nil {
-			return err
+		committed <- err
+	}()
+	var b *batch
+	send := func() {
+		if b != nil && b.n > 0 {
+			batches <- b
+			b = nil
 		}
-		hadRejects = hadRejects || len(b.rejects) > 0
-		done += int64(b.advance)
-		st.Written += int64(b.n - len(b.rejects))
-		st.Rejected += int64(len(b.rejects))
-		for t, rows := range b.rows {
-			st.Tables[t.name] += int64(len(rows))
-			delete(b.rows, t)
-		}
-		b.rejects, b.n, b.advance = b.rejects[:0], 0, 0
-		if l.Progress != nil {
-			l.Progress(done, group)
-		}
-		return nil
 	}
 	skip := done
+	var read, skipped int64
 	err = src.Documents(ctx, func(d Document) error {
-		st.Read++
-		past := st.Read > skip
+		read++
+		past := read > skip
 		if !past && !retry[d.Path] {
-			st.Skipped++
+			skipped++
 			return nil
+		}
+		if b == nil {
+			select {
+			case b = <-free:
+			case <-failed:
+				return errCommitFailed
+			}
 		}
 		t := p.route(&d)
 		row, reject, err := t.row(&d)
@@ -153,21 +183,30 @@ func (l *Loader) Load(ctx context.Context, src Source) (Stats, error) {
 		if past {
 			b.advance++
 		}
-		group = d.CollectionID()
+		b.group = d.CollectionID()
 		if b.n == size {
-			return flush()
+			send()
 		}
 		return nil
 	})
-	if err != nil {
-		return st, err
+	if err == nil {
+		send()
 	}
-	if err := flush(); err != nil {
+	close(batches)
+	commitErr := <-committed
+	st.Read, st.Skipped = read, skipped
+	if commitErr != nil {
+		return st, commitErr
+	}
+	if err != nil {
 		return st, err
 	}
 	st.ForeignKeys, err = p.createForeignKeys(ctx, conn.Conn())
 	return st, err
 }
+
+// errCommitFailed stops the source when the committer has failed; Load returns the commit's error.
+var errCommitFailed = errors.New("a commit failed")
 
 func stagingName(t *table) string { return "stage_" + t.name }
 
@@ -181,25 +220,15 @@ func (l *Loader) commit(ctx context.Context, conn *pgx.Conn, b *batch, checkpoin
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it is a no-op
 	for t, rows := range b.rows {
-		stage := quote(stagingName(t))
-		if _, err := tx.Exec(ctx, `TRUNCATE `+stage); err != nil {
+		if err := l.write(ctx, tx, t, rows); err != nil {
 			return err
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{stagingName(t)}, t.columns, pgx.CopyFromRows(rows)); err != nil {
-			return fmt.Errorf("copying documents into %s: %w", t.name, err)
-		}
-		cols := quoteAll(t.columns)
-		set := make([]string, 0, len(t.columns)-1)
-		for _, c := range t.columns[1:] {
-			set = append(set, quote(c)+" = EXCLUDED."+quote(c))
-		}
-		_, err = tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT (path) DO UPDATE SET %s`,
-			p.qualified(t.name), cols, cols, stage, strings.Join(set, ", ")))
-		if err != nil {
-			return fmt.Errorf("writing documents into %s: %w", t.name, err)
-		}
 		if hadRejects {
-			if _, err := tx.Exec(ctx, `DELETE FROM `+p.qualified(RejectsTable)+` r USING `+stage+` s WHERE r.path = s.path`); err != nil {
+			paths := make([]string, len(rows))
+			for i, r := range rows {
+				paths[i] = r[0].(string)
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM `+p.qualified(RejectsTable)+` WHERE path = ANY($1)`, paths); err != nil {
 				return err
 			}
 		}
@@ -229,4 +258,49 @@ func (l *Loader) commit(ctx context.Context, conn *pgx.Conn, b *batch, checkpoin
 		return err
 	}
 	return tx.Commit(ctx)
+}
+
+// write puts rows into a table. The common case, a first load, copies straight into the table
+// (inside a savepoint); when a row is already there (a rerun, a replayed batch, a document
+// that changed table) that fails on the primary key, and the batch goes the slower way: COPY
+// into a staging table and an upsert. After one conflict the table always goes that way.
+func (l *Loader) write(ctx context.Context, tx pgx.Tx, t *table, rows [][]any) error {
+	p := l.Plan
+	if !t.upsert {
+		if _, err := tx.Exec(ctx, "SAVEPOINT direct_copy"); err != nil {
+			return err
+		}
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{p.Schema, t.name}, t.columns, pgx.CopyFromRows(rows))
+		var pgErr *pgconn.PgError
+		switch {
+		case err == nil:
+			_, err = tx.Exec(ctx, "RELEASE SAVEPOINT direct_copy")
+			return err
+		case errors.As(err, &pgErr) && pgErr.Code == "23505": // unique_violation
+			if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT direct_copy"); err != nil {
+				return err
+			}
+			t.upsert = true
+		default:
+			return fmt.Errorf("copying documents into %s: %w", t.name, err)
+		}
+	}
+	stage := quote(stagingName(t))
+	if _, err := tx.Exec(ctx, `TRUNCATE `+stage); err != nil {
+		return err
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{stagingName(t)}, t.columns, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("copying documents into %s: %w", t.name, err)
+	}
+	cols := quoteAll(t.columns)
+	set := make([]string, 0, len(t.columns)-1)
+	for _, c := range t.columns[1:] {
+		set = append(set, quote(c)+" = EXCLUDED."+quote(c))
+	}
+	_, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT (path) DO UPDATE SET %s`,
+		p.qualified(t.name), cols, cols, stage, strings.Join(set, ", ")))
+	if err != nil {
+		return fmt.Errorf("writing documents into %s: %w", t.name, err)
+	}
+	return nil
 }

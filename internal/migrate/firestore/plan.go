@@ -30,6 +30,7 @@ type table struct {
 	mapping *TableMapping // nil for the generic table
 	columns []string      // in COPY order
 	byField map[string]int
+	upsert  bool // rows of this table have met existing rows: write through staging and upsert
 }
 
 // GenericTable receives the documents of unmapped collections.

@@ -31,7 +31,8 @@ func seed(t testing.TB, client *firestore.Client, docs []Document) {
 		go func(part []Document) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			b := client.Batch() //nolint:staticcheck // a plain batch commit is what the emulator takes fastest
+			//lint:ignore SA1019 a plain batch commit is what the emulator takes fastest
+			b := client.Batch()
 			for _, d := range part {
 				b.Set(client.Doc(d.Path), goFields(client, d))
 			}

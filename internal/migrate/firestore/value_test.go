@@ -1,7 +1,9 @@
 package firestore
 
 import (
+	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,4 +50,19 @@ func TestEncodingRoundTripsEveryType(t *testing.T) {
 	assert.Contains(t, string(data), `"$$dollar":"a key that looks like a tag"`)
 	assert.Equal(t, "héllo \"\n\x00", out["str"].Str, "NUL survives (as base64: PostgreSQL text cannot hold it)")
 	assert.True(t, out["nul\x00key"].Bool)
+}
+
+// The hand-written string escaping writes exactly what encoding/json writes.
+func FuzzJSONStringMatchesEncodingJSON(f *testing.F) {
+	for _, s := range []string{"", "plain", "a\"b\\c", "<&>", "\x00\x01\x1f\b\f\n\r\t", "\u2028\u2029", "\xff\xfe", "héllo ünïcödé 😀", "\xed\xa0\x80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		var b strings.Builder
+		writeJSONString(&b, s)
+		if b.String() != string(want) {
+			t.Fatalf("%q: wrote %s, encoding/json writes %s", s, b.String(), want)
+		}
+	})
 }
