@@ -78,6 +78,24 @@ func TestKilledFirestoreLoadResumesAndVerifies(t *testing.T) {
 // resumed and accounted for every document.
 func killThreeTimesThenFinish(t *testing.T, pool *pgxpool.Pool, args []string, n int64) {
 	t.Helper()
+	killThreeTimes(t, pool, args, n)
+	var out bytes.Buffer
+	cmd := exec.Command(testenv.Binary(t), append(args, "-o", "json")...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Run(), out.String())
+	var res struct {
+		Stats struct{ Read, Written, SkippedByCheckpoint int64 }
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &res), out.String())
+	assert.Equal(t, n, res.Stats.Read)
+	assert.Equal(t, n, res.Stats.Written+res.Stats.SkippedByCheckpoint)
+	assert.Positive(t, res.Stats.SkippedByCheckpoint, "the killed runs had committed batches: the last run resumed")
+}
+
+// killThreeTimes starts the load three times and kills each run as soon as it has committed a
+// batch of its own; every kill must land mid-load.
+func killThreeTimes(t *testing.T, pool *pgxpool.Pool, args []string, n int64) {
+	t.Helper()
 	ctx := context.Background()
 	checkpoint := func() int64 {
 		var done int64
@@ -109,17 +127,6 @@ func killThreeTimesThenFinish(t *testing.T, pool *pgxpool.Pool, args []string, n
 		}
 	}
 	assert.Equal(t, 3, partial, "every kill landed mid-load")
-	var out bytes.Buffer
-	cmd := exec.Command(testenv.Binary(t), append(args, "-o", "json")...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(t, cmd.Run(), out.String())
-	var res struct {
-		Stats struct{ Read, Written, SkippedByCheckpoint int64 }
-	}
-	require.NoError(t, json.Unmarshal(out.Bytes(), &res), out.String())
-	assert.Equal(t, n, res.Stats.Read)
-	assert.Equal(t, n, res.Stats.Written+res.Stats.SkippedByCheckpoint)
-	assert.Positive(t, res.Stats.SkippedByCheckpoint, "the killed runs had committed batches: the last run resumed")
 }
 
 const cmdMapping = `version: 1
@@ -172,20 +179,7 @@ func TestExportWithMappingKilledResumedRejectsReported(t *testing.T) {
 	args := []string{"migrate", "firebase", "firestore", "--from-export", dir, "--mapping", mapping, "--tenant", "exp", "--database-url", dbURL, "--batch-size", "2000"}
 
 	// The kills (the final run exits 1 because of the rejects: checked below).
-	checkpoint := func() int64 {
-		var done int64
-		_ = pool.QueryRow(ctx, "SELECT coalesce(max(documents), 0) FROM resimate_migration.firestore_checkpoints").Scan(&done)
-		return done
-	}
-	for range 3 {
-		before := checkpoint()
-		cmd := exec.Command(testenv.Binary(t), args...)
-		require.NoError(t, cmd.Start())
-		testenv.Eventually(t, time.Minute, "a batch committed", func() (bool, error) { return checkpoint() > before, nil })
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		_ = cmd.Wait()
-		assert.Less(t, checkpoint(), int64(n), "killed mid-load")
-	}
+	killThreeTimes(t, pool, args, n)
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(testenv.Binary(t), append(args, "-o", "json")...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -104,7 +104,7 @@ func (s *ExportSource) readLog(name string) ([][]byte, error) {
 	}
 	defer f.Close()
 	var out [][]byte
-	err = eachRecord(f, func(rec []byte, _ int64) error {
+	_, err = eachRecord(f, func(rec []byte, _ int64) error {
 		out = append(out, rec)
 		return nil
 	})
@@ -121,8 +121,7 @@ func (s *ExportSource) readOutput(ctx context.Context, f exportFile, fn func(Doc
 	}
 	defer file.Close()
 	var n int64
-	cr := &countingReader{r: file}
-	err = eachRecord(cr, func(rec []byte, offset int64) error {
+	size, err := eachRecord(file, func(rec []byte, offset int64) error {
 		if n%1000 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -135,8 +134,8 @@ func (s *ExportSource) readOutput(ctx context.Context, f exportFile, fn func(Doc
 		}
 		return fn(doc)
 	})
-	if err == nil && f.bytes >= 0 && cr.n != f.bytes {
-		err = fmt.Errorf("%d bytes, but the export metadata says %d: the file is truncated or was changed", cr.n, f.bytes)
+	if err == nil && f.bytes >= 0 && size != f.bytes {
+		err = fmt.Errorf("%d bytes, but the export metadata says %d: the file is truncated or was changed", size, f.bytes)
 	}
 	if err == nil && f.entities >= 0 && n != f.entities {
 		err = fmt.Errorf("%d documents, but the export metadata says %d: the file is truncated or was changed", n, f.entities)
@@ -163,28 +162,25 @@ func (c *countingReader) Read(p []byte) (int, error) {
 const blockSize = 32 << 10
 
 // eachRecord calls fn with every record of a LevelDB log and the offset of the block it ends
-// in; a damaged or cut-off log is an error naming that offset.
-func eachRecord(r io.Reader, fn func(rec []byte, blockOffset int64) error) error {
-	cr, ok := r.(*countingReader)
-	if !ok {
-		cr = &countingReader{r: r}
-	}
+// in, and returns the bytes it read; a damaged or cut-off log is an error naming that offset.
+func eachRecord(r io.Reader, fn func(rec []byte, blockOffset int64) error) (int64, error) {
+	cr := &countingReader{r: r}
 	jr := journal.NewReader(cr, nil, true, true)
 	blockAt := func() int64 { return max(cr.n-1, 0) / blockSize * blockSize }
 	for {
 		rr, err := jr.Next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return cr.n, nil
 		}
 		if err != nil {
-			return fmt.Errorf("block at offset %d: %w", blockAt(), journalError(err))
+			return cr.n, fmt.Errorf("block at offset %d: %w", blockAt(), journalError(err))
 		}
 		rec, err := io.ReadAll(rr)
 		if err != nil {
-			return fmt.Errorf("block at offset %d: %w", blockAt(), journalError(err))
+			return cr.n, fmt.Errorf("block at offset %d: %w", blockAt(), journalError(err))
 		}
 		if err := fn(rec, blockAt()); err != nil {
-			return err
+			return cr.n, err
 		}
 	}
 }

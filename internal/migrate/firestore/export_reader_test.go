@@ -54,13 +54,14 @@ func TestDamagedExportIsAnErrorNamingFileAndOffset(t *testing.T) {
 	out := sampleFiles(t)[sampleOutput].Data
 	records := 0
 	var firstEnd int
-	require.NoError(t, eachRecord(bytes.NewReader(out), func(rec []byte, _ int64) error {
+	_, err := eachRecord(bytes.NewReader(out), func(rec []byte, _ int64) error {
 		if records == 0 {
 			firstEnd = 7 + len(rec)
 		}
 		records++
 		return nil
-	}))
+	})
+	require.NoError(t, err)
 
 	cases := map[string]struct {
 		data []byte
@@ -106,17 +107,16 @@ func flip(b []byte, i int) []byte {
 func FuzzReadExportLog(f *testing.F) {
 	out := sampleFiles(f)[sampleOutput].Data
 	f.Add(out)
-	_ = eachRecord(bytes.NewReader(out), func(rec []byte, _ int64) error {
+	_, _ = eachRecord(bytes.NewReader(out), func(rec []byte, _ int64) error {
 		f.Add(rec)
 		return nil
 	})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// As a whole file.
-		err := eachRecord(bytes.NewReader(data), func(rec []byte, _ int64) error {
+		_, _ = eachRecord(bytes.NewReader(data), func(rec []byte, _ int64) error {
 			_, err := ParseEntity(rec)
 			return err
 		})
-		_ = err
 		// As one record.
 		if d, err := ParseEntity(data); err == nil {
 			enc, err := EncodeFields(d.Fields)

@@ -3,6 +3,7 @@ package firestore
 import (
 	"context"
 	"errors"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -95,7 +96,11 @@ func GenerateMapping(ctx context.Context, src Source, sample int) (*Mapping, err
 				t.Parent = &ParentMapping{Table: parent}
 			}
 		}
-		taken := map[string]bool{"path": true, "data": true, "checksum": true, t.idColumn(): true, "parent_path": t.Parent != nil}
+		taken := maps.Clone(reserved)
+		taken[t.idColumn()] = true
+		if t.Parent != nil {
+			taken[t.Parent.column()] = true
+		}
 		fields := make([]string, 0, len(ps.fields))
 		for f := range ps.fields {
 			fields = append(fields, f)

@@ -80,7 +80,7 @@ func (l *Loader) Load(ctx context.Context, src Source) (Stats, error) {
 	if err := p.dropForeignKeys(ctx, conn.Conn()); err != nil {
 		return st, err
 	}
-	for _, t := range append([]*table{p.generic}, p.tables...) {
+	for _, t := range p.allTables() {
 		_, err := conn.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s)`, quote(stagingName(t)), p.qualified(t.name)))
 		if err != nil {
 			return st, err
@@ -169,13 +169,12 @@ func (l *Loader) Load(ctx context.Context, src Source) (Stats, error) {
 			}
 		}
 		t := p.route(&d)
-		row, reject, err := t.row(&d)
+		row, rejected, err := t.row(&d)
 		if err != nil {
 			return err
 		}
-		if reject != "" {
-			all, _ := EncodeFields(d.Fields)
-			b.rejects = append(b.rejects, []any{d.Path, t.name, reject, string(all), Checksum(all)})
+		if rejected {
+			b.rejects = append(b.rejects, row)
 		} else {
 			b.rows[t] = append(b.rows[t], row)
 		}
@@ -205,6 +204,15 @@ func (l *Loader) Load(ctx context.Context, src Source) (Stats, error) {
 	return st, err
 }
 
+// paths is the first column of rows: every row, table or reject, starts with the document's path.
+func paths(rows [][]any) []string {
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r[0].(string)
+	}
+	return out
+}
+
 // errCommitFailed stops the source when the committer has failed; Load returns the commit's error.
 var errCommitFailed = errors.New("a commit failed")
 
@@ -224,22 +232,15 @@ func (l *Loader) commit(ctx context.Context, conn *pgx.Conn, b *batch, checkpoin
 			return err
 		}
 		if hadRejects {
-			paths := make([]string, len(rows))
-			for i, r := range rows {
-				paths[i] = r[0].(string)
-			}
-			if _, err := tx.Exec(ctx, `DELETE FROM `+p.qualified(RejectsTable)+` WHERE path = ANY($1)`, paths); err != nil {
+			if _, err := tx.Exec(ctx, `DELETE FROM `+p.qualified(RejectsTable)+` WHERE path = ANY($1)`, paths(rows)); err != nil {
 				return err
 			}
 		}
 	}
 	if len(b.rejects) > 0 {
-		paths := make([]string, len(b.rejects))
-		for i, r := range b.rejects {
-			paths[i] = r[0].(string)
-		}
-		for _, t := range append([]*table{p.generic}, p.tables...) {
-			if _, err := tx.Exec(ctx, `DELETE FROM `+p.qualified(t.name)+` WHERE path = ANY($1)`, paths); err != nil {
+		rejected := paths(b.rejects)
+		for _, t := range p.allTables() {
+			if _, err := tx.Exec(ctx, `DELETE FROM `+p.qualified(t.name)+` WHERE path = ANY($1)`, rejected); err != nil {
 				return err
 			}
 		}

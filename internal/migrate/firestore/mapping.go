@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -139,7 +140,7 @@ func (m *Mapping) Validate() error {
 			bad(at, "give exactly one of collection and collectionGroup")
 		case t.Collection != "":
 			segs := strings.Split(t.Collection, "/")
-			if len(segs)%2 != 1 || slicesContain(segs, "") {
+			if len(segs)%2 != 1 || slices.Contains(segs, "") {
 				bad(at+".collection", "%q is not a collection path (collection[/document/collection...], * for any segment)", t.Collection)
 			}
 			if t.Parent != nil && len(segs) < 3 {
@@ -190,15 +191,6 @@ func (m *Mapping) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func slicesContain(s []string, v string) bool {
-	for _, e := range s {
-		if e == v {
-			return true
-		}
-	}
-	return false
 }
 
 func (t *TableMapping) idColumn() string {

@@ -80,6 +80,9 @@ func (p *Plan) route(d *Document) *table {
 	return t
 }
 
+// allTables is the generic table and every mapped one.
+func (p *Plan) allTables() []*table { return append([]*table{p.generic}, p.tables...) }
+
 func (p *Plan) qualified(t string) string { return pgx.Identifier{p.Schema, t}.Sanitize() }
 
 // quote makes a name safe in SQL: mapped names may be keywords ("array", "order", "user").
@@ -136,9 +139,11 @@ CREATE TABLE IF NOT EXISTS %[2]s (
 }
 
 // Fingerprint names the DDL (and so the mapping's effect) in checkpoints.
-func (p *Plan) Fingerprint() string {
-	sum := sha256.Sum256([]byte(p.DDL()))
-	return hex.EncodeToString(sum[:6])
+func (p *Plan) Fingerprint() string { return ddlChecksum(p.DDL())[:12] }
+
+func ddlChecksum(ddl string) string {
+	sum := sha256.Sum256([]byte(ddl))
+	return hex.EncodeToString(sum[:])
 }
 
 // bookkeepingDDL is the tool's own: checkpoints and applied schema versions.
@@ -171,8 +176,7 @@ type SchemaVersion struct {
 func (p *Plan) Migrate(ctx context.Context, conn *pgx.Conn) (SchemaVersion, error) {
 	var v SchemaVersion
 	ddl := p.DDL()
-	sum := sha256.Sum256([]byte(ddl))
-	checksum := hex.EncodeToString(sum[:])
+	checksum := ddlChecksum(ddl)
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return v, err
@@ -242,29 +246,30 @@ func (p *Plan) checkColumnTypes(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
-// row turns a document into the table's row, or says why it does not fit (a reject).
-func (t *table) row(d *Document) (row []any, reject string, err error) {
+// parentPath is the parent document's path, NULL for a root collection's document.
+func parentPath(d *Document) any {
+	if p := d.Parent(); p != "" {
+		return p
+	}
+	return nil
+}
+
+// row turns a document into the table's row; when the document does not fit, rejected is true
+// and row is its row of the rejects table (the whole document and the reason).
+func (t *table) row(d *Document) (row []any, rejected bool, err error) {
 	all, err := EncodeFields(d.Fields)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", d.Path, err)
+		return nil, false, fmt.Errorf("%s: %w", d.Path, err)
 	}
 	sum := Checksum(all)
 	if t.mapping == nil {
-		var parent any
-		if p := d.Parent(); p != "" {
-			parent = p
-		}
-		return []any{d.Path, d.Collection(), d.CollectionID(), parent, d.ID(), string(all), sum}, "", nil
+		return []any{d.Path, d.Collection(), d.CollectionID(), parentPath(d), d.ID(), string(all), sum}, false, nil
 	}
 	m := t.mapping
 	row = make([]any, 0, len(t.columns))
 	row = append(row, d.Path, d.ID())
 	if m.Parent != nil {
-		var parent any
-		if p := d.Parent(); p != "" {
-			parent = p
-		}
-		row = append(row, parent)
+		row = append(row, parentPath(d))
 	}
 	rest := make(map[string]Value, len(d.Fields))
 	for k, v := range d.Fields {
@@ -280,15 +285,16 @@ func (t *table) row(d *Document) (row []any, reject string, err error) {
 		}
 		val, why := columnValue(c.Type, v)
 		if why != "" {
-			return nil, fmt.Sprintf("field %q: the mapping makes it %s (column %s), the document has %s", c.Field, c.Type, c.column(), why), nil
+			reason := fmt.Sprintf("field %q: the mapping makes it %s (column %s), the document has %s", c.Field, c.Type, c.column(), why)
+			return []any{d.Path, t.name, reason, string(all), sum}, true, nil
 		}
 		row = append(row, val)
 	}
 	data, err := EncodeFields(rest)
 	if err != nil {
-		return nil, "", err
+		return nil, false, err
 	}
-	return append(row, string(data), sum), "", nil
+	return append(row, string(data), sum), false, nil
 }
 
 var kindNames = map[Kind]string{Null: "a null", Boolean: "a boolean", Integer: "an integer", Double: "a double",

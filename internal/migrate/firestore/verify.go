@@ -57,7 +57,7 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, plan *Plan, src Source) (*V
 	target := map[string]entry{}
 	where := map[string]string{}
 	var twice []Difference
-	for _, t := range append([]*table{plan.generic}, plan.tables...) {
+	for _, t := range plan.allTables() {
 		rows, err := pool.Query(ctx, plan.selectSQL(t))
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", plan.qualified(t.name), err)
