@@ -37,6 +37,10 @@ func ExitCode(err error) int {
 	if err == nil {
 		return ExitOK
 	}
+	var interrupted *InterruptError
+	if errors.As(err, &interrupted) {
+		return interrupted.Code()
+	}
 	var silent *SilentError
 	if errors.As(err, &silent) {
 		return silent.Code

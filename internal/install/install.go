@@ -3,6 +3,7 @@
 package install
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,24 +15,21 @@ import (
 	"sync"
 	"time"
 
-	authnv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/restmapper"
 
 	release "helm.sh/helm/v4/pkg/release/v1"
 
 	"github.com/resimate/resimatectl/internal/buildinfo"
+	"github.com/resimate/resimatectl/internal/errtext"
+	"github.com/resimate/resimatectl/internal/health"
+	"github.com/resimate/resimatectl/internal/helm"
+	"github.com/resimate/resimatectl/internal/kube"
 	"github.com/resimate/resimatectl/internal/preflight"
+	"github.com/resimate/resimatectl/internal/record"
 	"github.com/resimate/resimatectl/internal/redact"
 	"github.com/resimate/resimatectl/internal/render"
+	"github.com/resimate/resimatectl/internal/secrets"
+	"github.com/resimate/resimatectl/internal/upstream"
 )
 
 // Event is one line of progress.
@@ -45,13 +43,23 @@ type Event struct {
 	Desired   int64     `json:"desired,omitempty"`
 }
 
-// Env is what install needs from its caller.
+// Env is what install needs from its caller: the clients (handed out by the command's
+// Factory), the redactor, the logger and where progress goes.
 type Env struct {
-	Getter   genericclioptions.RESTClientGetter
+	Kube *kube.Clients
+	// Helm opens the Helm SDK on a namespace.
+	Helm     func(ns string) (*helm.Helm, error)
 	Redactor *redact.Redactor
 	Logger   *slog.Logger
 	// Progress receives events as they happen (nil: dropped).
 	Progress func(Event)
+}
+
+// NewEnv builds an Env whose clients come from getter (tests and library callers; commands use
+// the Factory's).
+func NewEnv(getter genericclioptions.RESTClientGetter, r *redact.Redactor, logger *slog.Logger, progress func(Event)) *Env {
+	return &Env{Kube: kube.NewClients(getter), Helm: func(ns string) (*helm.Helm, error) { return helm.New(getter, ns, logger) },
+		Redactor: r, Logger: logger, Progress: progress}
 }
 
 func (e *Env) emit(ev Event) {
@@ -63,13 +71,12 @@ func (e *Env) emit(ev Event) {
 
 // Options are install's choices.
 type Options struct {
-	Chart         render.Options
+	Chart render.Options
+	// Preflight holds the checks' settings; its Namespace and Profile follow Chart's.
+	Preflight     preflight.Params
 	Timeout       time.Duration
 	DryRun        bool
 	SkipPreflight bool
-	Ignore        []string
-	Offline       bool
-	PostgresURL   string
 	ChartsDir     string
 	SkipUpstream  bool
 	ForceUnlock   bool
@@ -80,51 +87,20 @@ type Options struct {
 
 // Result says what happened.
 type Result struct {
-	Action     string            `json:"action"` // installed, upgraded, up-to-date, dry-run
-	Release    string            `json:"release"`
-	Namespace  string            `json:"namespace"`
-	Revision   int               `json:"revision"`
-	Components []ComponentStatus `json:"components,omitempty"`
-	Notes      []string          `json:"notes,omitempty"`
+	Action     string                   `json:"action"` // installed, upgraded, up-to-date, dry-run
+	Release    string                   `json:"release"`
+	Namespace  string                   `json:"namespace"`
+	Revision   int                      `json:"revision"`
+	Components []health.ComponentStatus `json:"components,omitempty"`
+	Notes      []string                 `json:"notes,omitempty"`
 }
 
-// clients are the Kubernetes clients of one run.
-type clients struct {
-	kube   kubernetes.Interface
-	dyn    dynamic.Interface
-	mapper meta.RESTMapper
-}
-
-func newClients(g genericclioptions.RESTClientGetter) (*clients, error) {
-	cfg, err := g.ToRESTConfig()
-	if err != nil {
-		return nil, fmt.Errorf("no cluster configuration: %w", err)
-	}
-	// Status reads every object of the release: client-go's default 5 requests/s would make
-	// that take seconds.
-	cfg.QPS, cfg.Burst = 100, 200
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	// In memory, not kubectl's disk cache: CRDs installed minutes ago must be known.
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &clients{kube: kube, dyn: dyn, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))}, nil
-}
-
-// Install renders, checks, and applies the platform, waiting until it is Ready.
+// Install renders, checks, and applies the platform, waiting until it is Ready. Cancelling ctx
+// (Ctrl-C) stops the wait: Helm records the revision as failed and undoes it, and the lock is
+// released.
 func Install(ctx context.Context, env *Env, opts Options) (*Result, error) {
-	if opts.Operation == "" {
-		opts.Operation = "install"
-	}
-	ns, name := opts.Chart.Namespace, orDefault(opts.Chart.ReleaseName, render.DefaultRelease)
+	opts.Operation = cmp.Or(opts.Operation, "install")
+	ns, name := opts.Chart.Namespace, cmp.Or(opts.Chart.ReleaseName, render.DefaultRelease)
 	opts.Chart.ReleaseName = name
 	rendered, err := render.Render(ctx, opts.Chart)
 	if err != nil {
@@ -144,7 +120,7 @@ func Install(ctx context.Context, env *Env, opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	c, err := newClients(env.Getter)
+	c, err := env.Kube.Get()
 	if err != nil {
 		return nil, err
 	}
@@ -152,23 +128,17 @@ func Install(ctx context.Context, env *Env, opts Options) (*Result, error) {
 		return dryRun(env, rendered, res)
 	}
 
-	if err := ensureNamespace(ctx, c.kube, ns); err != nil {
+	if err := kube.EnsureNamespace(ctx, c.Kube, ns, namespaceLabels); err != nil {
 		return nil, err
 	}
-	user := whoAmI(ctx, c.kube)
-	host, _ := os.Hostname()
-	lock := NewLock(c.kube, ns, name, user, host, opts.Operation, orDuration(opts.LockTTL, 30*time.Second))
-	note, err := lock.Acquire(ctx, user, host, opts.ForceUnlock)
+	user := kube.WhoAmI(ctx, c.Kube)
+	ctx, unlock, err := takeLock(ctx, env, c, ns, name, user, opts.Operation, opts.ForceUnlock, opts.LockTTL)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Release(context.WithoutCancel(ctx))
-	if note != "" {
-		res.Notes = append(res.Notes, note)
-		env.emit(Event{Type: "note", Message: note})
-	}
+	defer unlock()
 
-	created, err := EnsureSecrets(ctx, c.kube, ns, name, env.Redactor)
+	created, err := secrets.Ensure(ctx, c.Kube, ns, name, env.Redactor)
 	if err != nil {
 		return nil, err
 	}
@@ -176,19 +146,18 @@ func Install(ctx context.Context, env *Env, opts Options) (*Result, error) {
 		env.emit(Event{Type: "note", Message: fmt.Sprintf("generated %d platform secrets (kept in namespace %s; never printed)", created, ns)})
 	}
 
-	upstream, err := neededUpstream(rendered)
+	needed, err := neededUpstream(rendered)
 	if err != nil {
 		return nil, err
 	}
-	if len(upstream) > 0 && !opts.SkipUpstream {
+	if len(needed) > 0 && !opts.SkipUpstream {
 		env.emit(Event{Type: "phase", Message: "upstream platform charts"})
-		helmFor := func(ns string) (*Helm, error) { return NewHelm(env.Getter, ns, env.Logger) }
-		if err := InstallUpstream(ctx, upstream, opts.ChartsDir, helmFor, opts.Timeout, func(m string) { env.emit(Event{Type: "note", Message: m}) }); err != nil {
+		if err := upstream.InstallAll(ctx, needed, opts.ChartsDir, env.Helm, opts.Timeout, func(m string) { env.emit(Event{Type: "note", Message: m}) }); err != nil {
 			return nil, err
 		}
 	}
 
-	h, err := NewHelm(env.Getter, ns, env.Logger)
+	h, err := env.Helm(ns)
 	if err != nil {
 		return nil, err
 	}
@@ -197,21 +166,30 @@ func Install(ctx context.Context, env *Env, opts Options) (*Result, error) {
 		return nil, err
 	}
 	res.Action, res.Revision = action, rel.Version
-	if res.Components, err = Statuses(ctx, c.dyn, c.mapper, ns, rendered.Objects); err != nil {
+	if res.Components, err = health.Statuses(ctx, c.Dynamic, c.Mapper, ns, rendered.Objects); err != nil {
 		return nil, err
 	}
 	if action != "up-to-date" {
-		rec := Record{Profile: opts.Chart.Profile, Release: name, Revision: rel.Version, ChartVersion: rendered.Chart.Metadata.Version,
+		host, _ := os.Hostname()
+		rec := record.Record{Profile: opts.Chart.Profile, Release: name, Revision: rel.Version, ChartVersion: rendered.Chart.Metadata.Version,
 			AppVersion: rendered.Chart.Metadata.AppVersion, ToolVersion: buildinfo.Version, Time: time.Now().UTC(), User: user, Host: host,
 			Upstream: map[string]string{}}
-		for _, u := range upstream {
+		for _, u := range needed {
 			rec.Upstream[u.Name] = u.Version
 		}
-		if err := SaveRecord(ctx, c.kube, ns, rec, rendered.Values, env.Redactor); err != nil {
+		if err := record.Save(ctx, c.Kube, ns, rec); err != nil {
 			return nil, err
 		}
 	}
 	return res, nil
+}
+
+// namespaceLabels are those of a namespace install creates: PodSecurity's restricted level,
+// which every platform pod meets.
+var namespaceLabels = map[string]string{
+	"pod-security.kubernetes.io/enforce": "restricted",
+	"pod-security.kubernetes.io/warn":    "restricted",
+	"app.kubernetes.io/part-of":          "resimate",
 }
 
 // InputError is a mistake in what the user gave (values, profile): a usage error.
@@ -221,40 +199,26 @@ func (e *InputError) Error() string { return e.Err.Error() }
 func (e *InputError) Unwrap() error { return e.Err }
 
 func runPreflight(ctx context.Context, env *Env, opts Options, rendered *render.Result) error {
-	cfg, cfgErr := env.Getter.ToRESTConfig()
-	t, err := preflight.NewTarget(cfg, cfgErr, rendered)
+	cfg, cfgErr := env.Kube.Config()
+	p := opts.Preflight
+	p.Profile, p.Namespace = opts.Chart.Profile, opts.Chart.Namespace
+	rep, err := preflight.Evaluate(ctx, cfg, cfgErr, rendered, p, nil)
 	if err != nil {
 		return err
 	}
-	t.Profile, t.Namespace, t.Release = opts.Chart.Profile, opts.Chart.Namespace, rendered.ReleaseName()
-	t.Offline, t.PostgresURL = opts.Offline, opts.PostgresURL
-	runner := &preflight.Runner{Checks: preflight.Checks(), Ignore: map[string]bool{}}
-	for _, id := range opts.Ignore {
-		runner.Ignore[id] = true
-	}
-	rep, err := runner.Run(ctx, t)
-	if err != nil {
-		return err
-	}
-	var failed []string
-	for _, r := range rep.Results {
-		if r.Status == preflight.StatusFail {
-			failed = append(failed, r.ID+": "+r.Message)
-		}
-	}
-	if len(failed) > 0 {
+	if failed := rep.Failures(); len(failed) > 0 {
 		return fmt.Errorf("preflight failed, nothing was changed: %s (see 'resimatectl preflight'; --ignore-checks or --skip-preflight to go on anyway)", strings.Join(failed, "; "))
 	}
 	env.emit(Event{Type: "note", Message: fmt.Sprintf("preflight: %d checks passed, %d warned, %d skipped", rep.Summary.Passed, rep.Summary.Warnings, rep.Summary.Skipped)})
 	return nil
 }
 
-func neededUpstream(rendered *render.Result) ([]UpstreamChart, error) {
-	all, err := UpstreamCharts()
+func neededUpstream(rendered *render.Result) ([]upstream.Chart, error) {
+	all, err := upstream.Pinned()
 	if err != nil {
 		return nil, err
 	}
-	var needed []UpstreamChart
+	var needed []upstream.Chart
 	for _, u := range all {
 		if u.Needed(rendered.Effective) {
 			needed = append(needed, u)
@@ -265,18 +229,18 @@ func neededUpstream(rendered *render.Result) ([]UpstreamChart, error) {
 
 // applyRelease installs, upgrades, or does nothing when the release already holds exactly this
 // rendering and is Ready. A revision left pending by a killed run is cleared first.
-func applyRelease(ctx context.Context, env *Env, c *clients, h *Helm, rendered *render.Result, opts Options) (*releaseT, string, error) {
+func applyRelease(ctx context.Context, env *Env, c *kube.Set, h *helm.Helm, rendered *render.Result, opts Options) (*releaseT, string, error) {
 	name, ns := rendered.ReleaseName(), opts.Chart.Namespace
 	latest, err := h.Latest(name)
 	if err != nil {
 		return nil, "", err
 	}
-	if latest != nil && Pending(latest) {
+	if latest != nil && helm.Pending(latest) {
 		msg := fmt.Sprintf("revision %d was left %s by an interrupted run", latest.Version, latest.Info.Status)
 		env.emit(Event{Type: "note", Message: msg + ": recovering"})
 		if latest.Version == 1 {
 			// Nothing ever became Ready: start over, removing what the first try created.
-			if err := h.Uninstall(name, opts.Timeout); err != nil {
+			if err := h.Uninstall(ctx, name, opts.Timeout); err != nil {
 				return nil, "", fmt.Errorf("%s, and removing it failed: %w", msg, err)
 			}
 			latest = nil
@@ -285,8 +249,8 @@ func applyRelease(ctx context.Context, env *Env, c *clients, h *Helm, rendered *
 		}
 	}
 	if latest != nil && latest.Info.Status == "deployed" && sameRendering(latest, rendered) {
-		statuses, err := Statuses(ctx, c.dyn, c.mapper, ns, rendered.Objects)
-		if err == nil && len(NotReady(statuses)) == 0 {
+		statuses, err := health.Statuses(ctx, c.Dynamic, c.Mapper, ns, rendered.Objects)
+		if err == nil && len(health.NotReady(statuses)) == 0 {
 			return latest, "up-to-date", nil
 		}
 	}
@@ -315,7 +279,7 @@ func applyRelease(ctx context.Context, env *Env, c *clients, h *Helm, rendered *
 
 // failure explains a failed install or upgrade: what Helm did about it, and which component and
 // object were not Ready, with their condition.
-func failure(action string, previous *releaseT, stuck []ComponentStatus, err error) error {
+func failure(action string, previous *releaseT, stuck []health.ComponentStatus, err error) error {
 	undo := "the install was removed"
 	if previous != nil {
 		undo = fmt.Sprintf("rolled back to revision %d", previous.Version)
@@ -325,7 +289,7 @@ func failure(action string, previous *releaseT, stuck []ComponentStatus, err err
 	for _, c := range stuck {
 		parts = append(parts, fmt.Sprintf("component %s: %s is %s", c.Name, c.Message, c.Status))
 	}
-	why := firstLine(err)
+	why := errtext.FirstLine(err)
 	if len(parts) > 0 {
 		why = strings.Join(parts, "; ") + " (" + why + ")"
 	}
@@ -336,8 +300,8 @@ func failure(action string, previous *releaseT, stuck []ComponentStatus, err err
 var helmNotReady = regexp.MustCompile(`resource (\w+)/[^/\s]+/(\S+) not ready\. status: (\w+), message: ([^\n]*)`)
 
 // notReadyFromHelm names the components of the objects Helm's wait gave up on.
-func notReadyFromHelm(err error, objects []render.Object) []ComponentStatus {
-	var out []ComponentStatus
+func notReadyFromHelm(err error, objects []render.Object) []health.ComponentStatus {
+	var out []health.ComponentStatus
 	for _, m := range helmNotReady.FindAllStringSubmatch(err.Error(), -1) {
 		kind, name, status, msg := m[1], m[2], m[3], strings.TrimSpace(m[4])
 		comp := "unknown"
@@ -346,7 +310,7 @@ func notReadyFromHelm(err error, objects []render.Object) []ComponentStatus {
 				comp = o.Component()
 			}
 		}
-		out = append(out, ComponentStatus{Name: comp, Status: status, Message: kind + " " + name + ": " + msg})
+		out = append(out, health.ComponentStatus{Name: comp, Status: status, Message: kind + " " + name + ": " + msg})
 	}
 	return out
 }
@@ -369,17 +333,17 @@ type watcher struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	env     *Env
-	c       *clients
+	c       *kube.Set
 	ns      string
 	objects []render.Object
 	mu      sync.Mutex
-	last    []ComponentStatus
+	last    []health.ComponentStatus
 	seen    map[string]string
 }
 
 // poll reads the components once and reports those that changed.
 func (w *watcher) poll(ctx context.Context) {
-	list, err := Statuses(ctx, w.c.dyn, w.c.mapper, w.ns, w.objects)
+	list, err := health.Statuses(ctx, w.c.Dynamic, w.c.Mapper, w.ns, w.objects)
 	if err != nil {
 		return
 	}
@@ -398,7 +362,7 @@ func (w *watcher) poll(ctx context.Context) {
 // final reports the state Helm's wait ended in.
 func (w *watcher) final(ctx context.Context) { w.poll(ctx) }
 
-func startWatching(ctx context.Context, env *Env, c *clients, ns string, objects []render.Object) *watcher {
+func startWatching(ctx context.Context, env *Env, c *kube.Set, ns string, objects []render.Object) *watcher {
 	ctx, cancel := context.WithCancel(ctx)
 	w := &watcher{cancel: cancel, done: make(chan struct{}), env: env, c: c, ns: ns, objects: objects, seen: map[string]string{}}
 	go func() {
@@ -418,19 +382,19 @@ func startWatching(ctx context.Context, env *Env, c *clients, ns string, objects
 }
 
 // stop ends the watch and returns the components last seen not Ready.
-func (w *watcher) stop() []ComponentStatus {
+func (w *watcher) stop() []health.ComponentStatus {
 	w.cancel()
 	<-w.done
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	stuck := NotReady(w.last)
+	stuck := health.NotReady(w.last)
 	sort.Slice(stuck, func(i, j int) bool { return stuck[i].Name < stuck[j].Name })
 	return stuck
 }
 
 func dryRun(env *Env, rendered *render.Result, res *Result) (*Result, error) {
 	res.Action = "dry-run"
-	h, err := NewHelm(env.Getter, res.Namespace, env.Logger)
+	h, err := env.Helm(res.Namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -447,47 +411,6 @@ func dryRun(env *Env, rendered *render.Result, res *Result) (*Result, error) {
 		res.Notes = append(res.Notes, fmt.Sprintf("would upgrade release %s from revision %d (see 'resimatectl upgrade plan' for the diff)", res.Release, latest.Version))
 	}
 	return res, nil
-}
-
-func ensureNamespace(ctx context.Context, kube kubernetes.Interface, ns string) error {
-	_, err := kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-	if err == nil {
-		return nil
-	}
-	if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("reading namespace %s: %w", ns, err)
-	}
-	_, err = kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{
-		"pod-security.kubernetes.io/enforce": "restricted",
-		"pod-security.kubernetes.io/warn":    "restricted",
-		"app.kubernetes.io/part-of":          "resimate",
-	}}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating namespace %s: %w", ns, err)
-	}
-	return nil
-}
-
-func whoAmI(ctx context.Context, kube kubernetes.Interface) string {
-	r, err := kube.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authnv1.SelfSubjectReview{}, metav1.CreateOptions{})
-	if err != nil || r.Status.UserInfo.Username == "" {
-		return "unknown"
-	}
-	return r.Status.UserInfo.Username
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
-func orDuration(d, def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
-	return d
 }
 
 // releaseT is Helm's stored release.

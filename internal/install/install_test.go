@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,13 +12,19 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
+	"github.com/resimate/resimatectl/internal/health"
 	"github.com/resimate/resimatectl/internal/install"
+	"github.com/resimate/resimatectl/internal/lock"
 	"github.com/resimate/resimatectl/internal/logging"
+	"github.com/resimate/resimatectl/internal/preflight"
+	"github.com/resimate/resimatectl/internal/record"
 	"github.com/resimate/resimatectl/internal/redact"
 	"github.com/resimate/resimatectl/internal/render"
+	"github.com/resimate/resimatectl/internal/secrets"
 	"github.com/resimate/resimatectl/internal/testenv"
 )
 
@@ -33,10 +38,10 @@ func testEnv(t testing.TB) (*install.Env, *syncBuffer) {
 	r := &redact.Redactor{}
 	logger, err := logging.New(out, r, logging.Options{Format: "json", Level: "debug"})
 	require.NoError(t, err)
-	return &install.Env{Getter: flags, Redactor: r, Logger: logger, Progress: func(ev install.Event) {
+	return install.NewEnv(flags, r, logger, func(ev install.Event) {
 		b, _ := json.Marshal(ev)
 		out.Write(append(b, '\n'))
-	}}, out
+	}), out
 }
 
 type syncBuffer struct {
@@ -63,9 +68,9 @@ var kwokValues = []string{"storage.className=kwok-volume", "storage.createClass.
 func options(ns, profile string, set ...string) install.Options {
 	return install.Options{
 		Chart:   render.Options{Profile: profile, Namespace: ns, Set: append(append([]string{}, kwokValues...), set...)},
-		Timeout: 2 * time.Minute, SkipUpstream: true, Offline: true, LockTTL: 3 * time.Second,
+		Timeout: 2 * time.Minute, SkipUpstream: true, LockTTL: 3 * time.Second,
 		// The test cluster has no ingress controllers, cert-manager or managed PostgreSQL.
-		Ignore: []string{"ingress-class", "cert-manager", "postgres-external", "smtp", "cloud"},
+		Preflight: preflight.Params{Offline: true, Ignore: []string{"ingress-class", "cert-manager", "postgres-external", "smtp", "cloud"}},
 	}
 }
 
@@ -85,24 +90,26 @@ func TestInstallEveryProfileThenRerunIsANoOp(t *testing.T) {
 			require.NoError(t, err, out.String())
 			assert.Equal(t, "installed", res.Action)
 			assert.Equal(t, 1, res.Revision)
-			assert.Empty(t, install.NotReady(res.Components), "%+v", res.Components)
+			assert.Empty(t, health.NotReady(res.Components), "%+v", res.Components)
 
 			again, err := install.Install(ctx, env, options(ns, profile))
 			require.NoError(t, err)
 			assert.Equal(t, "up-to-date", again.Action)
 			assert.Equal(t, 1, again.Revision, "no new Helm revision")
-			h, err := install.NewHelm(env.Getter, ns, logging.Discard())
+			revisions, err := testenv.Clientset(t).CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=" + render.DefaultRelease})
 			require.NoError(t, err)
-			hist, err := h.History(render.DefaultRelease)
-			require.NoError(t, err)
-			assert.Len(t, hist, 1)
+			assert.Len(t, revisions.Items, 1, "Helm stores one Secret per revision")
 
-			rec, err := install.LoadRecord(ctx, testenv.Clientset(t), ns, render.DefaultRelease)
+			rec, err := record.Load(ctx, testenv.Clientset(t), ns, render.DefaultRelease)
 			require.NoError(t, err)
 			require.NotNil(t, rec)
 			assert.Equal(t, profile, rec.Profile)
 			assert.Equal(t, "0.1.0", rec.ChartVersion)
-			assert.Contains(t, rec.Values, "kwok-volume")
+			// The record is a ConfigMap, which the view role reads: no value the user gave.
+			cm, err := testenv.Clientset(t).CoreV1().ConfigMaps(ns).Get(ctx, record.Name(render.DefaultRelease), metav1.GetOptions{})
+			require.NoError(t, err)
+			assert.NotContains(t, cm.Data["record.json"], "kwok-volume")
+			assert.NotContains(t, cm.Data["record.json"], "localhost")
 		})
 	}
 }
@@ -165,27 +172,23 @@ func TestConcurrentInstallsOneWaitsOut(t *testing.T) {
 	ns := testenv.Namespace(t, nil)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
-	durations := make([]time.Duration, 2)
 	for i := range errs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			env, _ := testEnv(t)
-			start := time.Now()
 			_, errs[i] = install.Install(context.Background(), env, options(ns, "local"))
-			durations[i] = time.Since(start)
 		}()
 	}
 	wg.Wait()
 	var locked, ok int
-	for i, err := range errs {
+	for _, err := range errs {
 		switch {
 		case err == nil:
 			ok++
-		case errors.Is(err, install.ErrLocked):
+		case errors.Is(err, lock.ErrLocked):
 			locked++
 			assert.Regexp(t, `an install by [^ ]+ on [^ ]+ has held the lock since \d{4}-\d\d-\d\dT`, err.Error())
-			assert.Less(t, durations[i], 5*time.Second, "the loser fails fast")
 		default:
 			t.Errorf("unexpected error: %v", err)
 		}
@@ -210,13 +213,13 @@ func TestBadInputChangesNothing(t *testing.T) {
 	assert.True(t, errors.As(err, &in))
 
 	_, err = cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-	assert.True(t, isNotFound(err), "nothing was created")
+	assert.True(t, apierrors.IsNotFound(err), "nothing was created")
 }
 
 func secretData(t *testing.T, _ any, ns string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, name := range install.SecretNames(render.DefaultRelease) {
+	for _, name := range secrets.Names(render.DefaultRelease) {
 		s, err := testenv.Clientset(t).CoreV1().Secrets(ns).Get(context.Background(), name, metav1.GetOptions{})
 		require.NoError(t, err)
 		for k, v := range s.Data {
@@ -227,5 +230,3 @@ func secretData(t *testing.T, _ any, ns string) map[string]string {
 	}
 	return out
 }
-
-func isNotFound(err error) bool { return err != nil && strings.Contains(err.Error(), "not found") }

@@ -1,18 +1,26 @@
 package install
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/pmezard/go-difflib/difflib"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/resimate/resimatectl/internal/helm"
+	"github.com/resimate/resimatectl/internal/kube"
+	"github.com/resimate/resimatectl/internal/lock"
+	"github.com/resimate/resimatectl/internal/record"
 	"github.com/resimate/resimatectl/internal/render"
+	"github.com/resimate/resimatectl/internal/secrets"
 )
 
 // ComponentPlan compares one component's installed and bundled versions.
@@ -40,7 +48,7 @@ type UpgradePlan struct {
 // Plan renders the bundled chart with the given values and compares it with the installed
 // revision, object by object.
 func Plan(ctx context.Context, env *Env, opts Options) (*UpgradePlan, error) {
-	ns, name := opts.Chart.Namespace, orDefault(opts.Chart.ReleaseName, render.DefaultRelease)
+	ns, name := opts.Chart.Namespace, cmp.Or(opts.Chart.ReleaseName, render.DefaultRelease)
 	opts.Chart.ReleaseName = name
 	_, rel, err := installedRelease(env, ns, name)
 	if err != nil {
@@ -122,7 +130,7 @@ func compareVersions(old, new []render.Object) []ComponentPlan {
 	}
 	var out []ComponentPlan
 	for n := range names {
-		out = append(out, ComponentPlan{Name: n, Installed: orDefault(a[n], "(none)"), Bundled: orDefault(b[n], "(removed)"), Changed: a[n] != b[n]})
+		out = append(out, ComponentPlan{Name: n, Installed: cmp.Or(a[n], "(none)"), Bundled: cmp.Or(b[n], "(removed)"), Changed: a[n] != b[n]})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -172,11 +180,11 @@ func diffObjects(old, new []render.Object) (string, []string) {
 
 // Rollback returns the release to revision (0: the previous one) under the lock.
 func Rollback(ctx context.Context, env *Env, ns, name string, revision int, timeout time.Duration, force bool) (int, error) {
-	c, err := newClients(env.Getter)
+	c, err := env.Kube.Get()
 	if err != nil {
 		return 0, err
 	}
-	unlock, err := lockFor(ctx, env, c, ns, name, "rollback", force)
+	ctx, unlock, err := takeLock(ctx, env, c, ns, name, kube.WhoAmI(ctx, c.Kube), "rollback", force, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -190,7 +198,7 @@ func Rollback(ctx context.Context, env *Env, ns, name string, revision int, time
 			return 0, fmt.Errorf("release %s has no revision %d (see 'resimatectl status' and the release history)", name, revision)
 		}
 	}
-	if err := h.Rollback(name, revision, timeout); err != nil {
+	if err := h.Rollback(ctx, name, revision, timeout); err != nil {
 		return 0, fmt.Errorf("rollback failed: %w", err)
 	}
 	now, err := h.Latest(name)
@@ -200,19 +208,31 @@ func Rollback(ctx context.Context, env *Env, ns, name string, revision int, time
 	return now.Version, nil
 }
 
+// UninstallResult says what uninstall removed and what it kept; each list names only what
+// existed.
+type UninstallResult struct {
+	Release   string `json:"release"`
+	Namespace string `json:"namespace"`
+	// Removed is true when there was a release to remove.
+	Removed bool `json:"removed"`
+	// Purged lists what --purge deleted; Kept what is still there ("Kind/name").
+	Purged []string `json:"purged"`
+	Kept   []string `json:"kept"`
+}
+
 // Uninstall removes the release. PersistentVolumeClaims, the generated Secrets (database
 // passwords) and the install record stay unless purge.
-func Uninstall(ctx context.Context, env *Env, ns, name string, purge bool, timeout time.Duration, force bool) ([]string, error) {
-	c, err := newClients(env.Getter)
+func Uninstall(ctx context.Context, env *Env, ns, name string, purge bool, timeout time.Duration, force bool) (*UninstallResult, error) {
+	c, err := env.Kube.Get()
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := lockFor(ctx, env, c, ns, name, "uninstall", force)
+	ctx, unlock, err := takeLock(ctx, env, c, ns, name, kube.WhoAmI(ctx, c.Kube), "uninstall", force, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	h, err := NewHelm(env.Getter, ns, env.Logger)
+	h, err := env.Helm(ns)
 	if err != nil {
 		return nil, err
 	}
@@ -220,63 +240,100 @@ func Uninstall(ctx context.Context, env *Env, ns, name string, purge bool, timeo
 	if err != nil {
 		return nil, err
 	}
-	var notes []string
+	res := &UninstallResult{Release: name, Namespace: ns, Purged: []string{}, Kept: []string{}}
 	if rel != nil {
-		if err := h.Uninstall(name, timeout); err != nil {
+		if err := h.Uninstall(ctx, name, timeout); err != nil {
 			return nil, fmt.Errorf("uninstall failed: %w", err)
 		}
-		notes = append(notes, fmt.Sprintf("removed release %s", name))
-	} else {
-		notes = append(notes, fmt.Sprintf("no release %s in %s", name, ns))
+		res.Removed = true
+	}
+	left, err := leftBehind(ctx, c.Kube, ns, name)
+	if err != nil {
+		return nil, err
 	}
 	if !purge {
-		notes = append(notes, "kept volumes, databases, generated secrets and the install record (--purge removes them)")
-		return notes, nil
+		res.Kept = left.names()
+		return res, nil
 	}
-	sel := metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + name}
-	pvcs, err := c.kube.CoreV1().PersistentVolumeClaims(ns).List(ctx, sel)
-	if err != nil {
-		return nil, err
-	}
-	cnpg, err := c.kube.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{LabelSelector: "cnpg.io/cluster=" + name + "-postgres"})
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range append(pvcs.Items, cnpg.Items...) {
-		if err := c.kube.CoreV1().PersistentVolumeClaims(ns).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !isNotFoundErr(err) {
-			return nil, err
+	for _, o := range left {
+		err := o.delete(ctx)
+		if apierrors.IsNotFound(err) {
+			continue // gone meanwhile: not ours to report
 		}
-	}
-	for _, s := range SecretNames(name) {
-		if err := c.kube.CoreV1().Secrets(ns).Delete(ctx, s, metav1.DeleteOptions{}); err != nil && !isNotFoundErr(err) {
-			return nil, err
+		if err != nil {
+			return nil, fmt.Errorf("purging %s: %w", o.name, err)
 		}
+		res.Purged = append(res.Purged, o.name)
 	}
-	if err := c.kube.CoreV1().ConfigMaps(ns).Delete(ctx, recordName(name), metav1.DeleteOptions{}); err != nil && !isNotFoundErr(err) {
-		return nil, err
-	}
-	notes = append(notes, fmt.Sprintf("purged %d volumes, %d generated secrets and the install record", len(pvcs.Items)+len(cnpg.Items), len(SecretNames(name))))
-	return notes, nil
+	return res, nil
 }
 
-func lockFor(ctx context.Context, env *Env, c *clients, ns, name, op string, force bool) (func(), error) {
-	user := whoAmI(ctx, c.kube)
-	host, _ := os.Hostname()
-	lock := NewLock(c.kube, ns, name, user, host, op, 30*time.Second)
-	note, err := lock.Acquire(ctx, user, host, force)
-	if err != nil {
+// keptObject is something an uninstall leaves unless --purge: a volume, a generated Secret, the
+// install record.
+type keptObject struct {
+	name   string
+	delete func(context.Context) error
+}
+
+type keptObjects []keptObject
+
+func (k keptObjects) names() []string {
+	out := make([]string, 0, len(k))
+	for _, o := range k {
+		out = append(out, o.name)
+	}
+	return out
+}
+
+// leftBehind lists what of the release's data is still in the namespace.
+func leftBehind(ctx context.Context, kc kubernetes.Interface, ns, name string) (keptObjects, error) {
+	var out keptObjects
+	pvcs := kc.CoreV1().PersistentVolumeClaims(ns)
+	for _, sel := range []string{"app.kubernetes.io/instance=" + name, "cnpg.io/cluster=" + name + "-postgres"} {
+		list, err := pvcs.List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range list.Items {
+			out = append(out, keptObject{"PersistentVolumeClaim/" + p.Name, func(ctx context.Context) error { return pvcs.Delete(ctx, p.Name, metav1.DeleteOptions{}) }})
+		}
+	}
+	secretAPI := kc.CoreV1().Secrets(ns)
+	for _, s := range secrets.Names(name) {
+		if _, err := secretAPI.Get(ctx, s, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		out = append(out, keptObject{"Secret/" + s, func(ctx context.Context) error { return secretAPI.Delete(ctx, s, metav1.DeleteOptions{}) }})
+	}
+	cms := kc.CoreV1().ConfigMaps(ns)
+	if _, err := cms.Get(ctx, record.Name(name), metav1.GetOptions{}); err == nil {
+		out = append(out, keptObject{"ConfigMap/" + record.Name(name), func(ctx context.Context) error { return cms.Delete(ctx, record.Name(name), metav1.DeleteOptions{}) }})
+	} else if !apierrors.IsNotFound(err) {
 		return nil, err
+	}
+	return out, nil
+}
+
+// takeLock holds the namespace lock for op and returns the context the work under it uses
+// (cancelled if the lock is lost) and the function that releases it.
+func takeLock(ctx context.Context, env *Env, c *kube.Set, ns, name, user, op string, force bool, ttl time.Duration) (context.Context, func(), error) {
+	l := lock.New(c.Kube, ns, name, user, op, cmp.Or(ttl, 30*time.Second))
+	lockCtx, note, err := l.Acquire(ctx, force)
+	if err != nil {
+		return nil, nil, err
 	}
 	if note != "" {
 		env.emit(Event{Type: "note", Message: note})
 	}
-	return func() { lock.Release(context.WithoutCancel(ctx)) }, nil
+	return lockCtx, func() { l.Release(context.WithoutCancel(ctx)) }, nil
 }
 
 // installedRelease opens Helm on ns and reads the release's newest revision; no release is an
 // error that says what to do.
-func installedRelease(env *Env, ns, name string) (*Helm, *releaseT, error) {
-	h, err := NewHelm(env.Getter, ns, env.Logger)
+func installedRelease(env *Env, ns, name string) (*helm.Helm, *releaseT, error) {
+	h, err := env.Helm(ns)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -4,25 +4,27 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/resimate/resimatectl/internal/health"
+	"github.com/resimate/resimatectl/internal/record"
 	"github.com/resimate/resimatectl/internal/render"
 )
 
 // PlatformStatus is what `resimatectl status` reports.
 type PlatformStatus struct {
-	Release      string            `json:"release"`
-	Namespace    string            `json:"namespace"`
-	Revision     int               `json:"revision"`
-	HelmStatus   string            `json:"helmStatus"`
-	Profile      string            `json:"profile,omitempty"`
-	ChartVersion string            `json:"chartVersion"`
-	Components   []ComponentStatus `json:"components"`
-	Ready        bool              `json:"ready"`
-	Verdict      string            `json:"verdict"`
+	Release      string                   `json:"release"`
+	Namespace    string                   `json:"namespace"`
+	Revision     int                      `json:"revision"`
+	HelmStatus   string                   `json:"helmStatus"`
+	Profile      string                   `json:"profile,omitempty"`
+	ChartVersion string                   `json:"chartVersion"`
+	Components   []health.ComponentStatus `json:"components"`
+	Ready        bool                     `json:"ready"`
+	Verdict      string                   `json:"verdict"`
 }
 
 // Status reads the latest revision's objects from the cluster and sums them up per component.
 func Status(ctx context.Context, env *Env, ns, name string) (*PlatformStatus, error) {
-	c, err := newClients(env.Getter)
+	c, err := env.Kube.Get()
 	if err != nil {
 		return nil, err
 	}
@@ -34,16 +36,16 @@ func Status(ctx context.Context, env *Env, ns, name string) (*PlatformStatus, er
 	if err != nil {
 		return nil, err
 	}
-	comps, err := Statuses(ctx, c.dyn, c.mapper, ns, objects)
+	comps, err := health.Statuses(ctx, c.Dynamic, c.Mapper, ns, objects)
 	if err != nil {
 		return nil, err
 	}
 	st := &PlatformStatus{Release: name, Namespace: ns, Revision: rel.Version, HelmStatus: string(rel.Info.Status),
 		ChartVersion: rel.Chart.Metadata.Version, Components: comps}
-	if rec, err := LoadRecord(ctx, c.kube, ns, name); err == nil && rec != nil {
+	if rec, err := record.Load(ctx, c.Kube, ns, name); err == nil && rec != nil {
 		st.Profile = rec.Profile
 	}
-	bad := NotReady(comps)
+	bad := health.NotReady(comps)
 	st.Ready = len(bad) == 0 && rel.Info.Status == "deployed"
 	switch {
 	case st.Ready:

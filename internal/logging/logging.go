@@ -7,9 +7,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"strings"
 	"time"
+
+	"k8s.io/klog/v2"
 
 	"github.com/resimate/resimatectl/internal/redact"
 )
@@ -78,8 +81,10 @@ func platformFields(groups []string, a slog.Attr) slog.Attr {
 // Discard is a logger that drops everything, for library callers that pass none.
 func Discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// Operation logs the start of op at debug level and returns a function that logs its end with
-// duration_ms; pass the operation's error (nil on success).
+// Operation logs the start of op at debug level and returns a logger whose every record names
+// op, and a function that logs its end with duration_ms; pass the operation's error (nil on
+// success). The end is logged at info level either way: a command's error reaches the user on
+// its own line, and a second copy at the default level would only repeat it.
 func Operation(ctx context.Context, l *slog.Logger, op string) (*slog.Logger, func(err error)) {
 	l = l.With(KeyOperation, op)
 	start := time.Now()
@@ -87,9 +92,49 @@ func Operation(ctx context.Context, l *slog.Logger, op string) (*slog.Logger, fu
 	return l, func(err error) {
 		d := slog.Int64(KeyDurationMS, time.Since(start).Milliseconds())
 		if err != nil {
-			l.LogAttrs(ctx, slog.LevelError, "failed", d, slog.String("error", err.Error()))
+			l.LogAttrs(ctx, slog.LevelInfo, "failed", d, slog.String("error", err.Error()))
 			return
 		}
 		l.LogAttrs(ctx, slog.LevelInfo, "finished", d)
 	}
+}
+
+// AtDebug wraps a handler so that every record it gets is logged at debug level: for libraries
+// (Helm, client-go) whose warnings repeat what they return as errors.
+func AtDebug(h slog.Handler) slog.Handler { return debugHandler{h} }
+
+type debugHandler struct{ slog.Handler }
+
+func (d debugHandler) Enabled(ctx context.Context, _ slog.Level) bool {
+	return d.Handler.Enabled(ctx, slog.LevelDebug)
+}
+
+func (d debugHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = slog.LevelDebug
+	return d.Handler.Handle(ctx, r)
+}
+
+func (d debugHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return debugHandler{d.Handler.WithAttrs(attrs)}
+}
+
+func (d debugHandler) WithGroup(name string) slog.Handler {
+	return debugHandler{d.Handler.WithGroup(name)}
+}
+
+// CaptureLibraries sends what libraries print through the standard log package and klog
+// (Helm's "warning: cannot overwrite table", client-go's notices) to l at debug level, instead
+// of straight onto stderr.
+func CaptureLibraries(l *slog.Logger) {
+	lib := slog.New(AtDebug(l.Handler()))
+	log.SetFlags(0)
+	log.SetOutput(libWriter{lib})
+	klog.SetSlogLogger(lib)
+}
+
+type libWriter struct{ l *slog.Logger }
+
+func (w libWriter) Write(p []byte) (int, error) {
+	w.l.Debug(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }

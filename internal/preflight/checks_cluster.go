@@ -24,9 +24,9 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
-)
 
-func isNotFound(err error) bool { return apierrors.IsNotFound(err) }
+	"github.com/resimate/resimatectl/internal/errtext"
+)
 
 func checkAPI(ctx context.Context, t *Target) Outcome {
 	if t.RESTConfig == nil {
@@ -271,7 +271,7 @@ func checkCertManager(ctx context.Context, t *Target) Outcome {
 		path = "/apis/cert-manager.io/v1/namespaces/" + t.Namespace + "/issuers/" + name
 	}
 	err := t.Kube.Discovery().RESTClient().Get().AbsPath(path).Do(ctx).Error()
-	if isNotFound(err) {
+	if apierrors.IsNotFound(err) {
 		return Failf("cert-manager is installed but %s %q (certManager.issuerName) does not exist", kind, name)
 	}
 	if err != nil {
@@ -282,7 +282,7 @@ func checkCertManager(ctx context.Context, t *Target) Outcome {
 
 func checkNamespace(ctx context.Context, t *Target) Outcome {
 	ns, err := t.Kube.CoreV1().Namespaces().Get(ctx, t.Namespace, metav1.GetOptions{})
-	if isNotFound(err) {
+	if apierrors.IsNotFound(err) {
 		return Passf("namespace %s does not exist yet: install creates it", t.Namespace)
 	}
 	if err != nil {
@@ -342,7 +342,7 @@ func checkPodSecurity(ctx context.Context, t *Target) Outcome {
 			source = fmt.Sprintf("privileged (namespace %s has no enforce label)", t.Namespace)
 			level = api.LevelPrivileged
 		}
-	case !isNotFound(err):
+	case !apierrors.IsNotFound(err):
 		return Failf("cannot read namespace %s: %v", t.Namespace, shortErr(err))
 	}
 	evaluator, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
@@ -562,10 +562,4 @@ func stringMap(v any) map[string]string {
 }
 
 // shortErr keeps the first line of an error: client errors can carry whole response bodies.
-func shortErr(err error) string {
-	s := err.Error()
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	return s
-}
+func shortErr(err error) string { return errtext.FirstLine(err) }

@@ -1,12 +1,14 @@
 package preflight
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,7 +23,8 @@ func checkExternalPostgres(ctx context.Context, t *Target) Outcome {
 	if t.PostgresURL == "" {
 		return Failf("no credentials for the external PostgreSQL at %s:%v: pass --postgres-url", t.str("postgres", "external", "host"), t.value("postgres", "external", "port"))
 	}
-	cfg, err := pgx.ParseConfig(t.PostgresURL)
+	mode := t.str("postgres", "external", "sslmode")
+	cfg, err := pgx.ParseConfig(withSSLMode(t.PostgresURL, mode))
 	if err != nil {
 		return Failf("--postgres-url is not a PostgreSQL URL: %v", redactURLError(err))
 	}
@@ -47,7 +50,7 @@ func checkExternalPostgres(ctx context.Context, t *Target) Outcome {
 		if errors.As(err, &pgErr) && pgErr.Code == "3D000" {
 			return Failf("PostgreSQL at %s has no database %q", addr, cfg.Database)
 		}
-		return Failf("cannot connect to PostgreSQL at %s as %q: %v", addr, cfg.User, shortErr(err))
+		return Failf("cannot connect to PostgreSQL at %s as %q with sslmode %s: %v", addr, cfg.User, sslModeOf(t.PostgresURL, mode), shortErr(err))
 	}
 	defer db.Close(context.Background())
 
@@ -78,6 +81,34 @@ func pgMessage(err error) string {
 		return pgErr.Message
 	}
 	return shortErr(err)
+}
+
+// withSSLMode gives a URL or key=value DSN the sslmode the values name, unless it names one
+// itself: pgx's default ("prefer") would take an unverified or even a plain connection where
+// the platform will insist on TLS.
+func withSSLMode(dsn, mode string) string {
+	if mode == "" || strings.Contains(dsn, "sslmode=") {
+		return dsn
+	}
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		q := u.Query()
+		q.Set("sslmode", mode)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return dsn + " sslmode=" + mode
+}
+
+// sslModeOf says which sslmode a connection used, for its error message.
+func sslModeOf(dsn, mode string) string {
+	if i := strings.Index(dsn, "sslmode="); i >= 0 {
+		rest := dsn[i+len("sslmode="):]
+		if j := strings.IndexAny(rest, "& "); j >= 0 {
+			rest = rest[:j]
+		}
+		return rest
+	}
+	return cmp.Or(mode, "prefer")
 }
 
 // redactURLError keeps pgx's parse errors from echoing the URL (and its password).

@@ -277,6 +277,13 @@ func TestExternalPostgres(t *testing.T) {
 	r = check(fmt.Sprintf(base, "right-password"))
 	assert.Equal(t, StatusPass, r.Status, r.Message)
 	assert.Contains(t, r.Message, "schemas can be created")
+
+	// Without sslmode in the URL the profile's applies: aws says verify-full, and the test
+	// server speaks no TLS, so the same credentials fail instead of passing unencrypted.
+	r = check(fmt.Sprintf("postgres://%s:right-password@%s/%s", role, u.Host, db))
+	assert.Equal(t, StatusFail, r.Status, r.Message)
+	assert.Contains(t, r.Message, "with sslmode verify-full")
+	assert.Contains(t, r.Message, "server refused TLS connection")
 }
 
 func closedPort(t *testing.T) int {

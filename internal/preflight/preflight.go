@@ -7,9 +7,15 @@ package preflight
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/resimate/resimatectl/internal/render"
 )
 
 // Severity says what a failing check means.
@@ -275,4 +281,57 @@ func IDs(checks []*Check) []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// Params are what one preflight run is asked, from the flags preflight and install share.
+type Params struct {
+	Profile   string
+	Namespace string
+	Release   string
+	// Ignore lists check ids whose failures become warnings.
+	Ignore []string
+	// Offline skips the checks that reach the internet.
+	Offline bool
+	// PostgresURL is the admin URL of an external PostgreSQL (a secret).
+	PostgresURL string
+}
+
+// ValidateIgnore reports an --ignore-checks id that names no check: a typo there would
+// otherwise silently ignore nothing.
+func ValidateIgnore(ids []string) error {
+	known := IDs(Checks())
+	for _, id := range ids {
+		if !slices.Contains(known, id) {
+			return fmt.Errorf("--ignore-checks: unknown check %q: use any of %s", id, strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
+// Evaluate runs every check for p against the rendered chart and the cluster cfg points at (nil,
+// with cfgErr saying why, when no kubeconfig could be loaded). It is the one runner behind both
+// preflight and install; observer (may be nil) sees each check start and end.
+func Evaluate(ctx context.Context, cfg *rest.Config, cfgErr error, rendered *render.Result, p Params, observer Observer) (*Report, error) {
+	t, err := NewTarget(cfg, cfgErr, rendered)
+	if err != nil {
+		return nil, err
+	}
+	t.Profile, t.Namespace, t.Release = p.Profile, p.Namespace, rendered.ReleaseName()
+	t.Offline, t.PostgresURL = p.Offline, p.PostgresURL
+	runner := &Runner{Checks: Checks(), Ignore: map[string]bool{}, Observer: observer}
+	for _, id := range p.Ignore {
+		runner.Ignore[id] = true
+	}
+	return runner.Run(ctx, t)
+}
+
+// Failures lists the failed checks as "id: message".
+func (rep *Report) Failures() []string {
+	var failed []string
+	for _, r := range rep.Results {
+		if r.Status == StatusFail {
+			failed = append(failed, r.ID+": "+r.Message)
+		}
+	}
+	return failed
 }

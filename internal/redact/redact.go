@@ -3,11 +3,17 @@
 package redact
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/url"
 	"sort"
 	"strings"
 	"sync"
+
+	"go.yaml.in/yaml/v3"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // Mask replaces a secret wherever it would have appeared.
@@ -28,20 +34,83 @@ type Redactor struct {
 // Default is the process-wide redactor that the CLI's output and log paths use.
 var Default = &Redactor{}
 
-// Register marks values as secret from now on. Empty and very short values are ignored.
+// Register marks values as secret from now on, in every form they can take on the way out:
+// as they are, JSON- and YAML-escaped, URL-escaped, and base64 (standard and URL-safe, padded
+// or not). Empty and very short values are ignored.
 func (r *Redactor) Register(values ...string) {
+	var forms []string
+	for _, v := range values {
+		if len(v) >= minLen {
+			forms = append(forms, encodings(v)...)
+			forms = append(forms, base64Forms([]byte(v))...)
+		}
+	}
+	r.add(forms)
+}
+
+// RegisterBytes marks binary secrets (a signing key): they can appear only encoded, so their
+// base64 forms are registered, and the bytes as text when they are long enough.
+func (r *Redactor) RegisterBytes(values ...[]byte) {
+	var forms []string
+	for _, v := range values {
+		if len(v) >= minLen {
+			forms = append(forms, string(v))
+			forms = append(forms, base64Forms(v)...)
+		}
+	}
+	r.add(forms)
+}
+
+// encodings are the forms a text secret takes inside JSON, YAML and URLs.
+func encodings(v string) []string {
+	forms := []string{v}
+	if b, err := json.Marshal(v); err == nil { // escapes < > & too
+		forms = append(forms, unquote(string(b)))
+	}
+	var plain bytes.Buffer
+	enc := json.NewEncoder(&plain)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(v) == nil {
+		forms = append(forms, unquote(strings.TrimSpace(plain.String())))
+	}
+	if b, err := yaml.Marshal(v); err == nil {
+		forms = append(forms, unquote(strings.TrimSpace(string(b))))
+	}
+	if b, err := sigsyaml.Marshal(v); err == nil {
+		forms = append(forms, unquote(strings.TrimSpace(string(b))))
+	}
+	forms = append(forms, strings.ReplaceAll(v, "'", "''"), url.QueryEscape(v), url.PathEscape(v),
+		strings.TrimPrefix(url.UserPassword("u", v).String(), "u:"))
+	return forms
+}
+
+// base64Forms are the four base64 alphabets and paddings of b.
+func base64Forms(b []byte) []string {
+	return []string{base64.StdEncoding.EncodeToString(b), base64.URLEncoding.EncodeToString(b),
+		base64.RawStdEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b)}
+}
+
+// unquote drops the quotes around a JSON or YAML scalar.
+func unquote(s string) string {
+	if len(s) >= 2 && (s[0] == '"' || s[0] == '\'') && s[len(s)-1] == s[0] {
+		return s[1 : len(s)-1]
+	}
+	return s
+}
+
+func (r *Redactor) add(forms []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.secrets == nil {
 		r.secrets = map[string]struct{}{}
 	}
 	changed := false
-	for _, v := range values {
-		if len(v) < minLen {
+	for _, f := range forms {
+		if len(f) < minLen {
 			continue
 		}
-		if _, ok := r.secrets[v]; !ok {
-			r.secrets[v] = struct{}{}
+		if _, ok := r.secrets[f]; !ok {
+			r.secrets[f] = struct{}{}
 			changed = true
 		}
 	}
@@ -114,7 +183,7 @@ func (e *redactedError) Unwrap() error { return e.err }
 func (r *Redactor) RegisterURLPassword(raw string) {
 	if u, err := url.Parse(raw); err == nil && u.User != nil {
 		if pw, ok := u.User.Password(); ok {
-			r.Register(pw, url.QueryEscape(pw))
+			r.Register(pw)
 		}
 	}
 }

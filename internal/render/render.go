@@ -4,6 +4,7 @@ package render
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io/fs"
@@ -17,6 +18,7 @@ import (
 	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
 	"helm.sh/helm/v4/pkg/chart/loader/archive"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
+	chartv2util "helm.sh/helm/v4/pkg/chart/v2/util"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"helm.sh/helm/v4/pkg/cli/values"
 	"helm.sh/helm/v4/pkg/getter"
@@ -139,6 +141,9 @@ func ProfileValues(profile string) (map[string]any, error) {
 
 // Values merges the profile, then each values file, then the --set flags.
 func Values(opts Options) (map[string]any, error) {
+	if err := checkInputs(opts); err != nil {
+		return nil, err
+	}
 	base, err := ProfileValues(opts.Profile)
 	if err != nil {
 		return nil, err
@@ -177,9 +182,9 @@ func RenderValues(ctx context.Context, c *chart.Chart, vals map[string]any, opts
 	install := action.NewInstall(&action.Configuration{})
 	install.DryRunStrategy = action.DryRunClient
 	install.Replace = true
-	install.ReleaseName = orDefault(opts.ReleaseName, DefaultRelease)
-	install.Namespace = orDefault(opts.Namespace, DefaultNamespace)
-	kv, err := common.ParseKubeVersion(orDefault(opts.KubeVersion, DefaultKubeVersion))
+	install.ReleaseName = cmp.Or(opts.ReleaseName, DefaultRelease)
+	install.Namespace = cmp.Or(opts.Namespace, DefaultNamespace)
+	kv, err := common.ParseKubeVersion(cmp.Or(opts.KubeVersion, DefaultKubeVersion))
 	if err != nil {
 		return nil, fmt.Errorf("invalid kube version %q: %w", opts.KubeVersion, err)
 	}
@@ -261,11 +266,12 @@ func tidyError(err error) error {
 	return err
 }
 
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
+// ValidateReleaseName says why Helm would refuse a release name, or nil.
+func ValidateReleaseName(name string) error {
+	if err := chartv2util.ValidateReleaseName(name); err != nil {
+		return fmt.Errorf("invalid release name %q: %w", name, err)
 	}
-	return s
+	return nil
 }
 
 // ReleaseName is the release the result was rendered for.

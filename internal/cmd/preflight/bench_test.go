@@ -1,4 +1,4 @@
-package preflight_test
+package preflight
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 
 	"k8s.io/client-go/rest"
 
-	. "github.com/resimate/resimatectl/internal/cmd/preflight"
 	"github.com/resimate/resimatectl/internal/testenv"
 )
 
@@ -17,6 +16,6 @@ func BenchmarkPreflight(b *testing.B) {
 	cfg := testenv.RestConfig(b)
 	for b.Loop() {
 		opts, _ := options(func() (*rest.Config, error) { return rest.CopyConfig(cfg), nil }, "local")
-		_ = Run(context.Background(), opts)
+		_ = runPreflight(context.Background(), opts)
 	}
 }

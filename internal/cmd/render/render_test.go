@@ -17,7 +17,7 @@ import (
 func TestRenderPrintsWhatHelmWouldApply(t *testing.T) {
 	streams, _, out, _ := iostreams.Test()
 	opts := &Options{IO: streams, Chart: render.Options{Profile: "gcp", Set: []string{"global.domain=resimate.example.org"}}}
-	require.NoError(t, Run(context.Background(), opts))
+	require.NoError(t, runRender(context.Background(), opts))
 	assert.Contains(t, out.String(), "# Source: resimate/templates/frontend.yaml")
 	assert.Contains(t, out.String(), "ingressClassName: gce")
 	assert.Contains(t, out.String(), `"resimate.example.org"`)
@@ -29,7 +29,7 @@ func TestRenderWritesOneFilePerComponent(t *testing.T) {
 	streams, _, _, errOut := iostreams.Test()
 	dir := filepath.Join(t.TempDir(), "out")
 	opts := &Options{IO: streams, Chart: render.Options{Profile: "onprem"}, OutputDir: dir}
-	require.NoError(t, Run(context.Background(), opts))
+	require.NoError(t, runRender(context.Background(), opts))
 	for _, f := range []string{"frontend.yaml", "kratos.yaml", "kratos-migrate.yaml", "vault.yaml", "postgres.yaml", "core-model-api.yaml", "network-policy.yaml", "ingress.yaml"} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		require.NoError(t, err, f)

@@ -5,39 +5,52 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/url"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/resimate/resimatectl/internal/cmd/docs"
-	"github.com/resimate/resimatectl/internal/cmd/lifecycle"
+	installcmd "github.com/resimate/resimatectl/internal/cmd/install"
 	"github.com/resimate/resimatectl/internal/cmd/migrate"
 	preflightcmd "github.com/resimate/resimatectl/internal/cmd/preflight"
 	rendercmd "github.com/resimate/resimatectl/internal/cmd/render"
+	"github.com/resimate/resimatectl/internal/cmd/rollback"
+	"github.com/resimate/resimatectl/internal/cmd/status"
+	"github.com/resimate/resimatectl/internal/cmd/uninstall"
+	"github.com/resimate/resimatectl/internal/cmd/upgrade"
 	"github.com/resimate/resimatectl/internal/cmd/version"
 	"github.com/resimate/resimatectl/internal/cmdutil"
+	"github.com/resimate/resimatectl/internal/errtext"
 	"github.com/resimate/resimatectl/internal/iostreams"
 	"github.com/resimate/resimatectl/internal/logging"
 )
 
-// globalOptions are the flags every command has.
+// globalOptions are the flags every command has, and the end of the running command's log.
 type globalOptions struct {
 	configPath string
 	logFormat  string
 	logLevel   string
 	noColor    bool
+	// finish logs the command's end with its duration (set once the logger exists).
+	finish func(error)
 }
 
 // NewCmd builds the whole command tree around f.
-func NewCmd(f *cmdutil.Factory) *cobra.Command {
-	g := &globalOptions{}
+func NewCmd(f *cmdutil.Factory) *cobra.Command { return newCmd(f, &globalOptions{}) }
+
+func newCmd(f *cmdutil.Factory, g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "resimatectl",
 		Short: "Install and operate the Resimate platform on any Kubernetes cluster",
 		Long: `resimatectl installs the Resimate platform on a Kubernetes cluster in AWS, Azure, GCP or
-on-premise, migrates Firebase projects into it, and runs its day-2 operations:
-preflight checks, upgrades and rollbacks, backups and restores, and status.`,
+on-premise, migrates Firebase projects into it, and runs it from then on: preflight checks,
+install, status, upgrades, rollbacks and uninstall.
+
+Exit status: 0 success, 1 failure, 2 usage error, 130 or 143 when interrupted (SIGINT, SIGTERM).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -59,49 +72,102 @@ preflight checks, upgrades and rollbacks, backups and restores, and status.`,
 	pf.StringVar(&g.logLevel, "log-level", "warn", "Log level: debug, info, warn or error")
 	pf.BoolVar(&g.noColor, "no-color", false, "Disable colour in output (also NO_COLOR)")
 
-	cmd.AddCommand(version.NewCmd(f, nil))
-	cmd.AddCommand(rendercmd.NewCmd(f, nil))
-	cmd.AddCommand(preflightcmd.NewCmd(f, nil))
-	cmd.AddCommand(lifecycle.NewInstallCmd(f, nil), lifecycle.NewStatusCmd(f, nil), lifecycle.NewUpgradeCmd(f),
-		lifecycle.NewRollbackCmd(f), lifecycle.NewUninstallCmd(f))
-	cmd.AddCommand(migrate.NewCmd(f))
-	cmd.AddCommand(docs.NewCmd(f))
+	cmd.AddCommand(version.NewCmdVersion(f, nil), rendercmd.NewCmdRender(f, nil), preflightcmd.NewCmdPreflight(f, nil),
+		installcmd.NewCmdInstall(f, nil), status.NewCmdStatus(f, nil), upgrade.NewCmdUpgrade(f, nil),
+		rollback.NewCmdRollback(f, nil), uninstall.NewCmdUninstall(f, nil), migrate.NewCmdMigrate(f), docs.NewCmdDocs(f, nil))
 	// Cobra adds these when it executes; adding them now keeps the generated reference complete.
 	cmd.InitDefaultHelpCmd()
 	cmd.InitDefaultCompletionCmd()
+	refuseUnknownShells(cmd)
 	return cmd
+}
+
+// refuseUnknownShells makes `completion tcsh` a usage error instead of a help page and exit 0.
+func refuseUnknownShells(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		if c.Name() != "completion" {
+			continue
+		}
+		var shells []string
+		for _, sub := range c.Commands() {
+			shells = append(shells, sub.Name())
+		}
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			return cmdutil.FlagErrorf("unknown shell %q: use %s", args[0], strings.Join(shells, ", "))
+		}
+	}
 }
 
 // setUp runs before every command: config file and environment fill unset flags, then the
 // logger and colour are fixed.
 func (g *globalOptions) setUp(cmd *cobra.Command, f *cmdutil.Factory) error {
-	if err := applyConfig(cmd, g.configPath); err != nil {
+	warnSecretsOnCommandLine(cmd, f.IOStreams.ErrOut)
+	if err := applyConfig(cmd, g.configPath, f.IOStreams.ErrOut); err != nil {
 		return &cmdutil.FlagError{Err: err}
 	}
 	logger, err := logging.New(f.IOStreams.ErrOut, f.Redactor, logging.Options{Format: g.logFormat, Level: g.logLevel})
 	if err != nil {
 		return &cmdutil.FlagError{Err: err}
 	}
-	f.Logger = logger
+	logging.CaptureLibraries(logger)
+	f.Logger, g.finish = logging.Operation(cmd.Context(), logger, operationName(cmd))
 	if g.noColor {
 		f.IOStreams.SetColorEnabled(false)
 	}
 	return nil
 }
 
+// operationName is the command path without the tool's name: "migrate firebase auth".
+func operationName(cmd *cobra.Command) string {
+	return strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+}
+
+// warnSecretsOnCommandLine warns once per secret flag given on the command line, where ps and
+// the shell's history keep it (a URL only when it carries a password).
+func warnSecretsOnCommandLine(cmd *cobra.Command, w io.Writer) {
+	cmd.Flags().Visit(func(fl *pflag.Flag) {
+		if !cmdutil.HasAnnotation(fl, cmdutil.AnnotationSecret) {
+			return
+		}
+		if u, err := url.Parse(fl.Value.String()); err == nil && u.Scheme != "" && u.Host != "" {
+			if _, hasPassword := u.User.Password(); !hasPassword {
+				return
+			}
+		}
+		fmt.Fprintf(w, "warning: --%s on the command line is kept by ps and the shell's history: use %s instead\n", fl.Name, envName(fl.Name))
+	})
+}
+
 // Main runs the CLI with the process's streams and arguments and returns the exit code.
+// SIGINT and SIGTERM cancel the command's context.
 func Main() int {
 	streams := iostreams.System()
 	f := cmdutil.NewFactory(streams)
 	streams.WrapOutput(f.Redactor.Writer)
-	return Execute(context.Background(), f, os.Args[1:])
+	ctx, stop := cmdutil.SignalContext(context.Background())
+	defer stop()
+	return Execute(ctx, f, os.Args[1:])
 }
 
-// Execute runs args against a fresh command tree and prints a failing error as one line.
+// Execute runs args against a fresh command tree and prints a failing error as one line. A
+// command that ends because ctx was interrupted exits with the signal's status, whatever error
+// the interruption surfaced as.
 func Execute(ctx context.Context, f *cmdutil.Factory, args []string) int {
-	cmd := NewCmd(f)
+	g := &globalOptions{}
+	cmd := newCmd(f, g)
 	cmd.SetArgs(args)
-	return PrintError(f, cmd.ExecuteContext(ctx))
+	err := cmd.ExecuteContext(ctx)
+	if ie := cmdutil.Interrupted(ctx); ie != nil && err != nil {
+		err = fmt.Errorf("%w: %w", ie, err)
+	}
+	if g.finish != nil {
+		g.finish(err)
+	}
+	return PrintError(f, err)
 }
 
 // PrintError reports err (redacted, on one line) unless the command already did, and returns
@@ -109,6 +175,11 @@ func Execute(ctx context.Context, f *cmdutil.Factory, args []string) int {
 func PrintError(f *cmdutil.Factory, err error) int {
 	if err == nil {
 		return cmdutil.ExitOK
+	}
+	var interrupted *cmdutil.InterruptError
+	if errors.As(err, &interrupted) {
+		fmt.Fprintf(f.IOStreams.ErrOut, "Error: %s\n", errtext.OneLine(f.Redactor.String(interruptMessage(err, interrupted))))
+		return interrupted.Code()
 	}
 	var silent *cmdutil.SilentError
 	if !errors.As(err, &silent) {
@@ -118,12 +189,17 @@ func PrintError(f *cmdutil.Factory, err error) int {
 			err = &cmdutil.FlagError{Err: err}
 			msg += " (see 'resimatectl --help')"
 		}
-		fmt.Fprintf(f.IOStreams.ErrOut, "Error: %s\n", oneLine(msg))
+		fmt.Fprintf(f.IOStreams.ErrOut, "Error: %s\n", errtext.OneLine(msg))
 	}
 	return cmdutil.ExitCode(err)
 }
 
-// oneLine folds a multi-line error (some libraries wrap with newlines) into a single line.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+// interruptMessage says what was interrupted, without the "context canceled" noise the
+// interruption surfaces as.
+func interruptMessage(err error, ie *cmdutil.InterruptError) string {
+	msg := strings.TrimPrefix(err.Error(), ie.Error()+": ")
+	if errors.Is(err, context.Canceled) || strings.Contains(msg, ie.Error()) || msg == "" {
+		return ie.Error() + ": stopped cleanly; run the command again to go on"
+	}
+	return ie.Error() + ": " + msg
 }

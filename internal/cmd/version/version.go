@@ -19,8 +19,8 @@ type Options struct {
 	Output string
 }
 
-// NewCmd returns the version command; runF replaces the run function in tests.
-func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+// NewCmdVersion returns the version command; runF replaces the run function in tests.
+func NewCmdVersion(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "version",
@@ -33,15 +33,15 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			if runF != nil {
 				return runF(opts)
 			}
-			return Run(opts)
+			return runVersion(opts)
 		},
 	}
 	cmdutil.AddOutputFlag(cmd, &opts.Output)
 	return cmd
 }
 
-// Run prints the build facts.
-func Run(opts *Options) error {
+// runVersion prints the build facts.
+func runVersion(opts *Options) error {
 	info := buildinfo.Get()
 	return output.Print(opts.IO.Out, opts.Output, info, func(w io.Writer) error {
 		_, err := fmt.Fprintf(w, "Version:\t%s\nCommit:\t%s\nBuilt:\t%s\nGo:\t%s\nPlatform:\t%s\n",

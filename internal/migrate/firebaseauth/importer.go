@@ -198,13 +198,21 @@ func (im *Importer) patch(ctx context.Context, p *Prepared, uids []string) ([]Ou
 	return outcomes, nil
 }
 
-// conflict settles a user Kratos says exists: the identity with the same email is matched and
-// recorded, not duplicated; without one, the user fails with the reason.
+// conflict settles a user Kratos says exists. Only an identity this migration created (its
+// metadata_admin.firebase_uid is the user's uid: a rerun after a lost answer) is matched and
+// recorded; an identity someone else made with the same address is never attached to the user,
+// who is rejected with the reason.
 func (im *Importer) conflict(ctx context.Context, uid, email string) Outcome {
-	id, err := im.lookup(ctx, email)
-	if err != nil || id == "" {
-		return Outcome{UID: uid, Email: email, Outcome: OutcomeFailed,
-			Reason: "conflicts with an existing Kratos identity (an identifier such as the email or a federated login is taken) that cannot be matched by email"}
+	id, owner, err := im.lookup(ctx, email)
+	switch {
+	case err != nil:
+		return Outcome{UID: uid, Email: email, Outcome: OutcomeFailed, Reason: fmt.Sprintf("conflicts with an existing Kratos identity, which could not be looked up: %v", err)}
+	case id == "":
+		return Outcome{UID: uid, Email: email, Outcome: OutcomeRejected,
+			Reason: "conflicts with an existing Kratos identity (an identifier such as a federated login is taken) that has another email"}
+	case owner != uid:
+		return Outcome{UID: uid, Email: email, Outcome: OutcomeRejected,
+			Reason: "an identity with this address exists that the migration did not create: nothing was attached; merge or remove it, then run again"}
 	}
 	return Outcome{UID: uid, Email: email, Outcome: OutcomeExisting, IdentityID: id}
 }
@@ -235,16 +243,26 @@ func (im *Importer) send(ctx context.Context, patches []kratos.IdentityPatch) (*
 	}
 }
 
-// lookup finds an identity by its credentials identifier (the email).
-func (im *Importer) lookup(ctx context.Context, email string) (string, error) {
+// lookup finds an identity by its credentials identifier (the email) and the firebase_uid it
+// carries ("" when none).
+func (im *Importer) lookup(ctx context.Context, email string) (id, firebaseUID string, err error) {
 	if email == "" {
-		return "", nil
+		return "", "", nil
 	}
 	list, _, err := im.Admin.IdentityAPI.ListIdentities(ctx).CredentialsIdentifier(email).Execute()
 	if err != nil || len(list) == 0 {
-		return "", err
+		return "", "", err
 	}
-	return list[0].Id, nil
+	return list[0].Id, firebaseUIDOf(list[0]), nil
+}
+
+// firebaseUIDOf is the firebase_uid of an identity's admin metadata, or "".
+func firebaseUIDOf(id kratos.Identity) string {
+	if m, ok := id.MetadataAdmin.(map[string]any); ok {
+		uid, _ := m["firebase_uid"].(string)
+		return uid
+	}
+	return ""
 }
 
 // recover settles users left in_flight by a killed run: those Kratos has (found by the
@@ -302,10 +320,8 @@ func (im *Importer) identitiesByUID(ctx context.Context) (map[string]string, err
 			return nil, err
 		}
 		for _, id := range list {
-			if m, ok := id.MetadataAdmin.(map[string]any); ok {
-				if uid, ok := m["firebase_uid"].(string); ok {
-					out[uid] = id.Id
-				}
+			if uid := firebaseUIDOf(id); uid != "" {
+				out[uid] = id.Id
 			}
 		}
 		token = nextPageToken(resp)

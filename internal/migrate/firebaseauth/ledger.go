@@ -11,7 +11,7 @@ import (
 const (
 	OutcomeInFlight = "in_flight" // sent to Kratos, answer not recorded yet
 	OutcomeImported = "imported"
-	OutcomeExisting = "existing" // Kratos had it already (409), matched by identifier
+	OutcomeExisting = "existing" // Kratos had it already (409): an identity this migration made, matched by firebase_uid
 	OutcomeRejected = "rejected"
 	OutcomeFailed   = "failed"
 )

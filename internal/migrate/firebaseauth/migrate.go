@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Canary is a known account whose password proves the hash parameters before anything is
@@ -20,8 +21,19 @@ func ParseCanary(s string) (Canary, error) {
 	if !ok || email == "" || pw == "" {
 		return Canary{}, fmt.Errorf("--canary takes email:password, not %q", redactCanary(s))
 	}
+	if n := utf8.RuneCountInString(pw); n > MaxKratosPassword {
+		return Canary{}, fmt.Errorf("the canary password of %s has %d characters: Kratos refuses passwords longer than %d at sign-in, so it cannot prove the hash parameters; use an account with a shorter password", email, n, MaxKratosPassword)
+	}
 	return Canary{Email: email, Password: pw}, nil
 }
+
+// MaxKratosPassword is the longest password Kratos accepts at sign-in (seen with v1.3.1:
+// "The password must be at most 72 characters long"). Firebase accepts longer ones.
+const MaxKratosPassword = 72
+
+// LongPasswordNote is the report's note for users with passwords: the hash cannot say how long a
+// password is, so every such user is told alike.
+var LongPasswordNote = fmt.Sprintf("Kratos refuses passwords longer than %d characters at sign-in: users whose Firebase password is longer must reset it after the migration", MaxKratosPassword)
 
 func redactCanary(s string) string {
 	if email, _, ok := strings.Cut(s, ":"); ok {
@@ -38,6 +50,7 @@ type Report struct {
 	Totals     map[string]int `json:"totals"`
 	Problems   []Outcome      `json:"problems"`
 	MFA        []Rejection    `json:"mfaNotCarriedOver"`
+	Notes      []string       `json:"notes"`
 	DurationMS int64          `json:"durationMs"`
 	PerSecond  float64        `json:"identitiesPerSecond"`
 }
@@ -74,7 +87,10 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	}
 	prepared := r.Mapping.Prepare(users)
 	rep := &Report{Source: r.Source.Describe(), Project: r.Project, DryRun: r.DryRun, MFA: prepared.MFA,
-		Totals: map[string]int{"users": len(users)}}
+		Totals: map[string]int{"users": len(users)}, Notes: []string{}}
+	if anyPassword {
+		rep.Notes = append(rep.Notes, LongPasswordNote)
+	}
 	var outcomes []Outcome
 	if r.DryRun {
 		for _, rej := range prepared.Rejected {

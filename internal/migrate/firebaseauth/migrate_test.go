@@ -199,15 +199,20 @@ func TestLiveMigrationOfTheTestVectorUser(t *testing.T) {
 	assert.Equal(t, http.StatusOK, login(t, email, vector.password))
 }
 
-// An identity Kratos already has (same email) is matched and recorded, not duplicated; a dry
-// run writes nothing.
-func TestExistingIdentityIsMatchedAndDryRunWritesNothing(t *testing.T) {
+// An identity Kratos already has is matched and recorded only when this migration made it (its
+// metadata_admin.firebase_uid is the user's uid); one someone else made with the same address
+// is never attached: that user is rejected with the reason. A dry run writes nothing.
+func TestExistingIdentityIsMatchedOnlyByUIDAndDryRunWritesNothing(t *testing.T) {
 	p := vectorParams(t)
 	tag := fmt.Sprintf("ex%x", randomBytes(3))
 	users := makeUsers(t, p, tag)
 	admin := testenv.KratosAdmin(t)
-	existing, _, err := admin.IdentityAPI.CreateIdentity(context.Background()).CreateIdentityBody(
+	foreign, _, err := admin.IdentityAPI.CreateIdentity(context.Background()).CreateIdentityBody(
 		*kratosBody(users[0].email)).Execute()
+	require.NoError(t, err)
+	ours := kratosBody(users[1].email)
+	ours.MetadataAdmin = map[string]any{"firebase_uid": users[1].uid}
+	earlier, _, err := admin.IdentityAPI.CreateIdentity(context.Background()).CreateIdentityBody(*ours).Execute()
 	require.NoError(t, err)
 
 	run, pool := newRun(t, &fa.FileSource{Path: writeJSON(t, users)}, p, "existing-"+tag)
@@ -223,12 +228,21 @@ func TestExistingIdentityIsMatchedAndDryRunWritesNothing(t *testing.T) {
 	rep, err = run.Execute(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, 1, rep.Totals[fa.OutcomeExisting])
-	assert.Equal(t, len(users)-1, rep.Totals[fa.OutcomeImported])
+	assert.Equal(t, 1, rep.Totals[fa.OutcomeRejected])
+	assert.Equal(t, len(users)-2, rep.Totals[fa.OutcomeImported])
+	require.Len(t, rep.Problems, 1)
+	assert.Equal(t, users[0].uid, rep.Problems[0].UID)
+	assert.Contains(t, rep.Problems[0].Reason, "an identity with this address exists that the migration did not create")
+
 	var id string
 	require.NoError(t, pool.QueryRow(context.Background(),
-		"SELECT identity_id::text FROM resimate_migration.firebase_auth_ledger WHERE uid = $1", users[0].uid).Scan(&id))
-	assert.Equal(t, existing.Id, id)
-	list, _, err := admin.IdentityAPI.ListIdentities(context.Background()).CredentialsIdentifier(users[0].email).Execute()
+		"SELECT identity_id::text FROM resimate_migration.firebase_auth_ledger WHERE uid = $1", users[1].uid).Scan(&id))
+	assert.Equal(t, earlier.Id, id)
+	var attached int
+	require.NoError(t, pool.QueryRow(context.Background(),
+		"SELECT count(*) FROM resimate_migration.firebase_auth_ledger WHERE identity_id::text = $1", foreign.Id).Scan(&attached))
+	assert.Zero(t, attached, "the foreign identity is attached to nobody")
+	list, _, err := admin.IdentityAPI.ListIdentities(context.Background()).CredentialsIdentifier(users[1].email).Execute()
 	require.NoError(t, err)
 	assert.Len(t, list, 1, "not duplicated")
 }

@@ -1,0 +1,228 @@
+package install_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	authnv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+
+	release "helm.sh/helm/v4/pkg/release/v1"
+
+	"github.com/resimate/resimatectl/internal/helm"
+	"github.com/resimate/resimatectl/internal/logging"
+	"github.com/resimate/resimatectl/internal/render"
+	"github.com/resimate/resimatectl/internal/secrets"
+	"github.com/resimate/resimatectl/internal/testenv"
+)
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func cli(t *testing.T, kubeconfig string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(testenv.Binary(t), append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{code, out.String(), errOut.String()}
+}
+
+// The flags that make a local install fit the test cluster.
+func installArgs(ns string, extra ...string) []string {
+	return append([]string{"install", "--profile", "local", "-n", ns, "--set", "global.domain=localhost",
+		"--skip-upstream", "--offline", "--ignore-checks", "smtp", "--timeout", "2m", "--lock-ttl", "2s", "--log-level", "debug"}, extra...)
+}
+
+func TestKilledInstallConvergesOnRerun(t *testing.T) {
+	e := testenv.Require(t, testenv.Kubernetes)
+	testenv.EnsureCRDs(t, testenv.CRDsCNPG, testenv.CRDsPrometheus)
+	cs := testenv.Clientset(t)
+	ctx := context.Background()
+
+	// Kill at several points: while preflight runs, while hooks run, while Helm waits.
+	for _, after := range []time.Duration{300 * time.Millisecond, 1500 * time.Millisecond, 4 * time.Second} {
+		t.Run(after.String(), func(t *testing.T) {
+			t.Parallel()
+			ns := testenv.Namespace(t, nil)
+			cmd := exec.Command(testenv.Binary(t), append([]string{"--kubeconfig", e.Kubeconfig}, installArgs(ns)...)...)
+			cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			require.NoError(t, cmd.Start())
+			time.Sleep(after)
+			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+			_ = cmd.Wait()
+
+			// The killed run's lock goes stale after --lock-ttl; the rerun takes it over.
+			time.Sleep(2500 * time.Millisecond)
+			r := cli(t, e.Kubeconfig, installArgs(ns)...)
+			require.Equal(t, 0, r.code, r.stdout+r.stderr)
+			st := cli(t, e.Kubeconfig, "status", "-n", ns)
+			assert.Equal(t, 0, st.code, st.stdout)
+			assert.Contains(t, st.stdout, "Ready: all 8 components are Current")
+
+			// No duplicate or orphaned objects: the namespace holds what the release says, once.
+			rel := latestRelease(t, ns)
+			want := map[string]bool{}
+			objs, err := render.ParseManifest(rel.Manifest)
+			require.NoError(t, err)
+			for _, o := range objs {
+				want[o.GetKind()+"/"+o.GetName()] = true
+			}
+			deps, err := cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+			require.NoError(t, err)
+			for _, d := range deps.Items {
+				assert.True(t, want["Deployment/"+d.Name], "orphaned Deployment %s", d.Name)
+			}
+			sts, err := cs.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{})
+			require.NoError(t, err)
+			assert.Len(t, sts.Items, 2, "kratos and vault, once each")
+			secrets, err := cs.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=resimatectl"})
+			require.NoError(t, err)
+			assert.Len(t, secrets.Items, 3, "the generated secrets, once each")
+		})
+	}
+}
+
+func latestRelease(t *testing.T, ns string) *release.Release {
+	t.Helper()
+	e := testenv.Require(t, testenv.Kubernetes)
+	flags := genericclioptions.NewConfigFlags(false)
+	flags.KubeConfig = &e.Kubeconfig
+	h, err := helm.New(flags, ns, logging.Discard())
+	require.NoError(t, err)
+	rel, err := h.Latest(render.DefaultRelease)
+	require.NoError(t, err)
+	require.NotNil(t, rel)
+	return rel
+}
+
+func TestSecretsNeverPrinted(t *testing.T) {
+	e := testenv.Require(t, testenv.Kubernetes)
+	testenv.EnsureCRDs(t, testenv.CRDsCNPG, testenv.CRDsPrometheus)
+	ns := testenv.Namespace(t, nil)
+	var printed strings.Builder
+	for _, args := range [][]string{
+		installArgs(ns),
+		installArgs(ns, "--set", "frontend.replicas.min=3"),
+		installArgs(ns, "-o", "json"),
+		{"status", "-n", ns, "-o", "yaml"},
+		{"upgrade", "plan", "--profile", "local", "-n", ns, "--set", "global.domain=localhost"},
+		{"render", "--profile", "local", "-n", ns},
+	} {
+		r := cli(t, e.Kubeconfig, args...)
+		require.Equal(t, 0, r.code, "%v: %s", args, r.stderr)
+		printed.WriteString(r.stdout + r.stderr)
+	}
+	cs := testenv.Clientset(t)
+	for _, name := range secrets.Names(render.DefaultRelease) {
+		s, err := cs.CoreV1().Secrets(ns).Get(context.Background(), name, metav1.GetOptions{})
+		require.NoError(t, err)
+		for k, v := range s.Data {
+			if k == corev1.BasicAuthUsernameKey {
+				continue
+			}
+			require.GreaterOrEqual(t, len(v), 32)
+			assert.NotContains(t, printed.String(), string(v), "secret %s/%s was printed", name, k)
+		}
+	}
+	assert.Contains(t, printed.String(), "generated 3 platform secrets")
+}
+
+func TestBadInputIsOneLineAndChangesNothing(t *testing.T) {
+	e := testenv.Require(t, testenv.Kubernetes)
+	admin := testenv.Clientset(t)
+	ctx := context.Background()
+
+	// A user who may do nothing in a namespace of its own.
+	home := testenv.Namespace(t, nil)
+	_, err := admin.CoreV1().ServiceAccounts(home).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "nobody"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = admin.RbacV1().RoleBindings(home).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "view"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "view"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "nobody", Namespace: home}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	tok, err := admin.CoreV1().ServiceAccounts(home).CreateToken(ctx, "nobody", &authnv1.TokenRequest{}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	restricted := filepath.Join(t.TempDir(), "kubeconfig")
+	kc, err := os.ReadFile(e.Kubeconfig)
+	require.NoError(t, err)
+	server := ""
+	for _, l := range strings.Split(string(kc), "\n") {
+		if s, ok := strings.CutPrefix(strings.TrimSpace(l), "server: "); ok {
+			server = s
+		}
+	}
+	require.NoError(t, os.WriteFile(restricted, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: %s, insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: %s}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`, server, tok.Status.Token)), 0o600))
+
+	closed := filepath.Join(t.TempDir(), "closed")
+	require.NoError(t, os.WriteFile(closed, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: x}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`), 0o600))
+
+	fresh := testenv.UniqueName("never")
+	cases := []struct {
+		name, kubeconfig string
+		args             []string
+		code             int
+		want             string
+	}{
+		{"unknown profile", e.Kubeconfig, []string{"install", "--profile", "mars", "-n", fresh}, 2, `unknown profile "mars"`},
+		{"values fail the schema", e.Kubeconfig, installArgs(fresh, "--set", "vault.mode=sometimes"), 2, "at '/vault/mode'"},
+		{"unreachable cluster", closed, installArgs(fresh), 1, "preflight failed, nothing was changed: kube-api: cannot reach the API server at https://127.0.0.1:1"},
+		{"forbidden namespace", restricted, installArgs(home), 1, "preflight failed, nothing was changed: rbac: "},
+		{"forbidden namespace, preflight skipped", restricted, installArgs(home, "--skip-preflight"), 1, "forbidden"},
+	}
+	for _, c := range cases {
+		r := cli(t, c.kubeconfig, c.args...)
+		assert.Equal(t, c.code, r.code, "%s: %s", c.name, r.stderr)
+		errLines := 0
+		for _, l := range strings.Split(r.stderr, "\n") {
+			if strings.HasPrefix(l, "Error: ") {
+				errLines++
+				assert.Contains(t, l, c.want, c.name)
+			}
+		}
+		assert.Equal(t, 1, errLines, "%s: one error line:\n%s", c.name, r.stderr)
+	}
+	_, err = admin.CoreV1().Namespaces().Get(ctx, fresh, metav1.GetOptions{})
+	assert.Error(t, err, "no namespace was created")
+	deps, err := admin.AppsV1().Deployments(home).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, deps.Items, "nothing was applied in the forbidden namespace")
+}

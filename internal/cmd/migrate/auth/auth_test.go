@@ -1,0 +1,117 @@
+package auth_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"firebase.google.com/go/v4/auth"
+	"firebase.google.com/go/v4/auth/hash"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	fa "github.com/resimate/resimatectl/internal/migrate/firebaseauth"
+	"github.com/resimate/resimatectl/internal/testenv"
+)
+
+// Kill the migration at several points; each rerun goes on from the ledger; in the end every
+// user is in Kratos exactly once and the secrets were never printed.
+func TestKilledMigrationImportsEveryUserOnce(t *testing.T) {
+	e := testenv.Require(t, testenv.FirebaseAuth, testenv.Kratos, testenv.Postgres)
+	client, project := testenv.FirebaseAuthClient(t)
+	_, ledgerURL := testenv.Pool(t)
+	ctx := context.Background()
+
+	// Cheap hash parameters of the test's own: 3000 users hash in a moment.
+	params := &fa.HashParams{SignerKey: []byte("test-signer-key-0123456789abcdef"), SaltSeparator: []byte{7}, Rounds: 1, MemCost: 1}
+	const n = 3000
+	for start := 0; start < n; start += 1000 {
+		var batch []*auth.UserToImport
+		for i := start; i < start+1000; i++ {
+			salt := []byte(fmt.Sprintf("salt-%d", i))
+			h, err := params.Hash(fmt.Sprintf("password-%d", i), salt)
+			require.NoError(t, err)
+			batch = append(batch, (&auth.UserToImport{}).UID(fmt.Sprintf("%s-u%04d", project, i)).
+				Email(fmt.Sprintf("u%04d-%s@example.com", i, project)).PasswordHash(h).PasswordSalt(salt))
+		}
+		res, err := client.ImportUsers(ctx, batch, auth.WithHash(hash.Scrypt{Key: params.SignerKey, SaltSeparator: params.SaltSeparator, Rounds: 1, MemoryCost: 1}))
+		require.NoError(t, err)
+		require.Equal(t, 1000, res.SuccessCount)
+	}
+	hashFile := filepath.Join(t.TempDir(), "hash.txt")
+	require.NoError(t, os.WriteFile(hashFile, []byte(fmt.Sprintf("hash_config {\n  algorithm: SCRYPT,\n  base64_signer_key: %s,\n  base64_salt_separator: %s,\n  rounds: 1,\n  mem_cost: 1,\n}\n",
+		base64.StdEncoding.EncodeToString(params.SignerKey), base64.StdEncoding.EncodeToString(params.SaltSeparator))), 0o600))
+
+	args := []string{"migrate", "firebase", "auth", "--project", project, "--hash-config", hashFile,
+		"--kratos-admin-url", e.KratosAdminURL, "--ledger-url", ledgerURL, "--batch-size", "100", "--concurrency", "2",
+		"--canary", fmt.Sprintf("u0007-%s@example.com:password-7", project), "--log-level", "debug"}
+	var printed strings.Builder
+	for _, after := range []time.Duration{700 * time.Millisecond, 1500 * time.Millisecond, 2500 * time.Millisecond} {
+		cmd := exec.Command(testenv.Binary(t), args...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		require.NoError(t, cmd.Start())
+		time.Sleep(after)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+		printed.WriteString(out.String())
+	}
+	cmd := exec.Command(testenv.Binary(t), append(args, "-o", "json")...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Run(), out.String())
+	printed.WriteString(out.String())
+	assert.NotContains(t, out.String(), `"failed"`)
+
+	// Exactly once: count identities per firebase_uid of this project.
+	admin := testenv.KratosAdmin(t)
+	counts := map[string]int{}
+	token := ""
+	for {
+		req := admin.IdentityAPI.ListIdentities(ctx).PageSize(1000)
+		if token != "" {
+			req = req.PageToken(token)
+		}
+		list, resp, err := req.Execute()
+		require.NoError(t, err)
+		for _, id := range list {
+			if m, ok := id.MetadataAdmin.(map[string]any); ok {
+				if uid, _ := m["firebase_uid"].(string); strings.HasPrefix(uid, project+"-") {
+					counts[uid]++
+				}
+			}
+		}
+		token = nextToken(resp.Header.Get("Link"))
+		if token == "" || len(list) == 0 {
+			break
+		}
+	}
+	assert.Len(t, counts, n, "every user is in Kratos")
+	for uid, c := range counts {
+		if c != 1 {
+			t.Errorf("%s is in Kratos %d times", uid, c)
+		}
+	}
+	assert.NotContains(t, printed.String(), base64.StdEncoding.EncodeToString(params.SignerKey))
+	assert.NotContains(t, printed.String(), "password-7")
+}
+
+func nextToken(link string) string {
+	for _, part := range strings.Split(link, ",") {
+		if strings.Contains(part, `rel="next"`) {
+			if i := strings.Index(part, "page_token="); i >= 0 {
+				rest := part[i+len("page_token="):]
+				return rest[:strings.IndexAny(rest, "&>")]
+			}
+		}
+	}
+	return ""
+}

@@ -1,0 +1,86 @@
+package shared
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/resimate/resimatectl/internal/cmdutil"
+	"github.com/resimate/resimatectl/internal/install"
+	"github.com/resimate/resimatectl/internal/iostreams"
+	"github.com/resimate/resimatectl/internal/output"
+	"github.com/resimate/resimatectl/internal/ui"
+)
+
+// AddInstallFlags adds the flags of install, upgrade plan and upgrade apply.
+func AddInstallFlags(cmd *cobra.Command, o *install.Options, format *string) {
+	AddChartFlags(cmd, &o.Chart)
+	AddPreflightFlags(cmd, &o.Preflight)
+	cmdutil.AddOutputFlag(cmd, format)
+	fl := cmd.Flags()
+	cmdutil.PositiveDurationVar(cmd, &o.Timeout, "timeout", 10*time.Minute, "How long to wait for every component to become Ready")
+	fl.BoolVar(&o.DryRun, "dry-run", false, "Render and check, and say what would change, without changing anything")
+	fl.BoolVar(&o.SkipPreflight, "skip-preflight", false, "Do not run the preflight checks first")
+	fl.StringVar(&o.ChartsDir, "charts-dir", "", "Folder with the upstream charts as <chart>-<version>.tgz (air-gapped sites)")
+	fl.BoolVar(&o.SkipUpstream, "skip-upstream", false, "Do not install the upstream platform charts (they are managed elsewhere)")
+	fl.BoolVar(&o.ForceUnlock, "force-unlock", false, "Break the namespace's install lock even if it looks alive")
+	cmdutil.PositiveDurationVar(cmd, &o.LockTTL, "lock-ttl", 30*time.Second, "How long a lock outlives its holder's last renewal")
+	_ = fl.MarkHidden("lock-ttl")
+	cmdutil.MarkCommandLineOnly(cmd, "skip-preflight", "force-unlock")
+}
+
+// CompleteInstall checks the install flags; the events go where -o says.
+func CompleteInstall(f *cmdutil.Factory, o *install.Options, format string) (*install.Env, error) {
+	if err := CompleteChart(f, &o.Chart); err != nil {
+		return nil, err
+	}
+	if err := CompletePreflight(f, &o.Preflight, o.Chart); err != nil {
+		return nil, err
+	}
+	if err := output.Validate(format); err != nil {
+		return nil, &cmdutil.FlagError{Err: err}
+	}
+	return InstallEnv(f, ui.InstallEvents(eventWriter(f.IOStreams, format), format)), nil
+}
+
+// eventWriter: JSON events go to stdout (they are the output); readable lines to stderr.
+func eventWriter(s *iostreams.IOStreams, format string) io.Writer {
+	if format == output.JSON {
+		return s.Out
+	}
+	return s.ErrOut
+}
+
+// PrintInstallResult prints what install or upgrade apply did.
+func PrintInstallResult(s *iostreams.IOStreams, format string, res *install.Result) error {
+	if format == output.JSON {
+		return output.Print(s.Out, output.JSON, map[string]any{"type": "result", "result": res}, nil)
+	}
+	return output.Print(s.Out, format, res, func(w io.Writer) error {
+		switch res.Action {
+		case "up-to-date":
+			fmt.Fprintf(s.Out, "release %s in %s is already up to date (revision %d): nothing changed\n", res.Release, res.Namespace, res.Revision)
+		case "dry-run":
+			for _, n := range res.Notes {
+				fmt.Fprintf(s.Out, "dry run: %s\n", n)
+			}
+			return nil
+		default:
+			fmt.Fprintf(s.Out, "release %s %s in %s: revision %d, every component Ready\n", res.Release, res.Action, res.Namespace, res.Revision)
+		}
+		fmt.Fprintln(s.Out)
+		ui.ComponentTable(w, res.Components)
+		return nil
+	})
+}
+
+// Flush flushes w when it is output.Print's tabwriter, so that lines written to the stream
+// directly come after the table.
+func Flush(w io.Writer) {
+	if tw, ok := w.(*tabwriter.Writer); ok {
+		_ = tw.Flush()
+	}
+}

@@ -1,0 +1,132 @@
+// Package uninstall implements `resimatectl uninstall`.
+package uninstall
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/resimate/resimatectl/internal/cmd/shared"
+	"github.com/resimate/resimatectl/internal/cmdutil"
+	"github.com/resimate/resimatectl/internal/install"
+	"github.com/resimate/resimatectl/internal/iostreams"
+	"github.com/resimate/resimatectl/internal/output"
+	"github.com/resimate/resimatectl/internal/render"
+	"github.com/resimate/resimatectl/internal/ui"
+)
+
+// Options are the inputs of uninstall.
+type Options struct {
+	IO          *iostreams.IOStreams
+	Env         *install.Env
+	Namespace   string
+	Release     string
+	Timeout     time.Duration
+	Purge       bool
+	Yes         bool
+	ForceUnlock bool
+	Output      string
+}
+
+// NewCmdUninstall returns `resimatectl uninstall`; runF replaces the run function in tests.
+func NewCmdUninstall(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams}
+	cmd := &cobra.Command{
+		Use:   "uninstall",
+		Short: "Remove the platform (volumes, databases and secrets stay unless --purge)",
+		Long: `Remove the platform's release. Its volumes, generated secrets and install record stay, so a
+later install finds its data again, unless --purge, which deletes them for good. On a terminal
+it asks first (--purge: type the release's name); --yes skips the question, and is required
+for --purge when no terminal can answer.`,
+		Example: `  resimatectl uninstall -n resimate
+  resimatectl uninstall -n resimate --purge --yes`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := output.Validate(opts.Output); err != nil {
+				return &cmdutil.FlagError{Err: err}
+			}
+			if err := render.ValidateReleaseName(opts.Release); err != nil {
+				return &cmdutil.FlagError{Err: err}
+			}
+			ns, err := f.Namespace(render.DefaultNamespace)
+			if err != nil {
+				return err
+			}
+			opts.Namespace, opts.Env = ns, shared.InstallEnv(f, ui.InstallEvents(f.IOStreams.ErrOut, output.Table))
+			if err := confirm(opts); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runUninstall(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Release, "release", render.DefaultRelease, "Release name")
+	cmdutil.PositiveDurationVar(cmd, &opts.Timeout, "timeout", 5*time.Minute, "How long to wait for the objects to be gone")
+	fl.BoolVar(&opts.Purge, "purge", false, "Also delete volumes, generated secrets and the install record")
+	fl.BoolVarP(&opts.Yes, "yes", "y", false, "Do not ask for confirmation")
+	fl.BoolVar(&opts.ForceUnlock, "force-unlock", false, "Break the namespace's install lock even if it looks alive")
+	cmdutil.AddOutputFlag(cmd, &opts.Output)
+	cmdutil.MarkCommandLineOnly(cmd, "purge", "yes", "force-unlock")
+	return cmd
+}
+
+// confirm asks on a terminal unless --yes; --purge without a terminal needs --yes.
+func confirm(opts *Options) error {
+	if opts.Yes {
+		return nil
+	}
+	if !opts.IO.CanPrompt() {
+		if opts.Purge {
+			return cmdutil.FlagErrorf("--purge deletes volumes, generated secrets and the install record for good: add --yes to confirm")
+		}
+		return nil
+	}
+	var prompt, want string
+	if opts.Purge {
+		prompt = fmt.Sprintf("Delete release %s in %s with its volumes, generated secrets and install record for good? Type %q to confirm: ", opts.Release, opts.Namespace, opts.Release)
+		want = opts.Release
+	} else {
+		prompt = fmt.Sprintf("Remove release %s from %s? Volumes, secrets and the install record stay. [y/N]: ", opts.Release, opts.Namespace)
+		want = "y"
+	}
+	fmt.Fprint(opts.IO.ErrOut, prompt)
+	answer, _ := bufio.NewReader(opts.IO.In).ReadString('\n')
+	answer = strings.TrimSpace(answer)
+	if answer == want || (want == "y" && strings.EqualFold(answer, "yes")) {
+		return nil
+	}
+	return errors.New("not confirmed: nothing was removed")
+}
+
+func runUninstall(ctx context.Context, opts *Options) error {
+	res, err := install.Uninstall(ctx, opts.Env, opts.Namespace, opts.Release, opts.Purge, opts.Timeout, opts.ForceUnlock)
+	if err != nil {
+		return err
+	}
+	return output.Print(opts.IO.Out, opts.Output, res, func(w io.Writer) error {
+		if res.Removed {
+			fmt.Fprintf(w, "removed release %s from %s\n", res.Release, res.Namespace)
+		} else {
+			fmt.Fprintf(w, "no release %s in %s\n", res.Release, res.Namespace)
+		}
+		if len(res.Purged) > 0 {
+			fmt.Fprintf(w, "purged %d objects: %s\n", len(res.Purged), strings.Join(res.Purged, ", "))
+		}
+		if len(res.Kept) > 0 {
+			fmt.Fprintf(w, "kept %d objects (--purge removes them): %s\n", len(res.Kept), strings.Join(res.Kept, ", "))
+		}
+		if len(res.Purged) == 0 && len(res.Kept) == 0 {
+			fmt.Fprintln(w, "no volumes, generated secrets or install record were left")
+		}
+		return nil
+	})
+}
