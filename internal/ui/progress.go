@@ -52,7 +52,7 @@ func (p *Progress) line(done, total int64, detail string, now time.Time) string 
 	}
 	s += fmt.Sprintf(" (%.0f/s", rate)
 	if total > 0 && rate > 0 {
-		eta := time.Duration(float64(total-done)/rate*float64(time.Second)).Round(time.Second)
+		eta := time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second)
 		s += ", ETA " + eta.String()
 	}
 	s += ")"

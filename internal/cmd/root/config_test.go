@@ -102,8 +102,8 @@ func TestConfigValuesWithCommasArriveIntact(t *testing.T) {
 func TestUnknownConfigKeysAreRefused(t *testing.T) {
 	dir := isolateConfig(t)
 	for body, want := range map[string]string{
-		"profil: aws\n":                     `unknown key "profil": not a flag of any command`,
-		"preflight:\n  purge: true\n":       `unknown key "preflight.purge": not a flag of preflight`,
+		"profil: aws\n":               `unknown key "profil": not a flag of any command`,
+		"preflight:\n  purge: true\n": `unknown key "preflight.purge": not a flag of preflight`,
 		"migrate:\n  firebase:\n    auth:\n      batchsize: 5\n": `unknown key "migrate.firebase.auth.batchsize"`,
 	} {
 		writeConfig(t, dir, body)
