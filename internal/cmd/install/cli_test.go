@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,12 +19,16 @@ import (
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	release "helm.sh/helm/v4/pkg/release/v1"
 
 	"github.com/resimate/resimatectl/internal/helm"
+	"github.com/resimate/resimatectl/internal/lock"
 	"github.com/resimate/resimatectl/internal/logging"
 	"github.com/resimate/resimatectl/internal/render"
 	"github.com/resimate/resimatectl/internal/secrets"
@@ -56,28 +62,45 @@ func installArgs(ns string, extra ...string) []string {
 		"--skip-upstream", "--offline", "--ignore-checks", "smtp", "--timeout", "2m", "--lock-ttl", "2s", "--log-level", "debug"}, extra...)
 }
 
+// stage is a point of an install to stop it at, and what must be seen before the stop.
+type stage struct {
+	name string
+	// reached reports whether the run got there (its output so far, the namespace).
+	reached func(out, ns string) bool
+}
+
+var installStages = []stage{
+	{"preflight", func(out, _ string) bool { return strings.Contains(out, "] preflight") }},
+	{"lock held", func(_, ns string) bool { return leaseExists(ns) }},
+	{"revision pending", func(_, ns string) bool { return releaseStatus(ns) == "pending-install" }},
+	{"helm waiting", func(_, ns string) bool {
+		return releaseStatus(ns) == "pending-install" && deploymentExists(ns, "resimate-frontend")
+	}},
+}
+
 func TestKilledInstallConvergesOnRerun(t *testing.T) {
 	e := testenv.Require(t, testenv.Kubernetes)
 	testenv.EnsureCRDs(t, testenv.CRDsCNPG, testenv.CRDsPrometheus)
 	cs := testenv.Clientset(t)
 	ctx := context.Background()
 
-	// Kill at several points: while preflight runs, while hooks run, while Helm waits.
-	for _, after := range []time.Duration{300 * time.Millisecond, 1500 * time.Millisecond, 4 * time.Second} {
-		t.Run(after.String(), func(t *testing.T) {
+	// Kill at several points, each once the run was seen to reach it.
+	for _, at := range installStages {
+		t.Run(at.name, func(t *testing.T) {
 			t.Parallel()
 			ns := testenv.Namespace(t, nil)
 			cmd := exec.Command(testenv.Binary(t), append([]string{"--kubeconfig", e.Kubeconfig}, installArgs(ns)...)...)
 			cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
+			out := &syncBuffer{}
+			cmd.Stdout, cmd.Stderr = out, out
 			require.NoError(t, cmd.Start())
-			time.Sleep(after)
+			waitFor(t, at.name, func() bool { return at.reached(out.String(), ns) })
 			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 			_ = cmd.Wait()
+			assert.True(t, at.reached(out.String(), ns) || releaseStatus(ns) != "", "the killed run did part of the work")
 
 			// The killed run's lock goes stale after --lock-ttl; the rerun takes it over.
-			time.Sleep(2500 * time.Millisecond)
+			waitFor(t, "the killed run's lock to go stale", func() bool { return leaseStale(ns) })
 			r := cli(t, e.Kubeconfig, installArgs(ns)...)
 			require.Equal(t, 0, r.code, r.stdout+r.stderr)
 			st := cli(t, e.Kubeconfig, "status", "-n", ns)
@@ -105,6 +128,125 @@ func TestKilledInstallConvergesOnRerun(t *testing.T) {
 			assert.Len(t, secrets.Items, 3, "the generated secrets, once each")
 		})
 	}
+}
+
+// Ctrl-C or SIGTERM while Helm waits: the revision is undone, the lock released, the exit
+// status 130 or 143; the rerun goes ahead at once (no stale lock to wait out) and completes.
+func TestInterruptedInstallStopsCleanly(t *testing.T) {
+	e := testenv.Require(t, testenv.Kubernetes)
+	testenv.EnsureCRDs(t, testenv.CRDsCNPG, testenv.CRDsPrometheus)
+	for sig, code := range map[syscall.Signal]int{syscall.SIGINT: 130, syscall.SIGTERM: 143} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			ns := testenv.Namespace(t, nil)
+			// A frontend no node can hold: Helm waits until it is stopped.
+			args := installArgs(ns, "--skip-preflight", "--lock-ttl", "30s", "--set", "frontend.resources.requests.cpu=100", "--set", "frontend.resources.limits.cpu=100")
+			cmd := exec.Command(testenv.Binary(t), append([]string{"--kubeconfig", e.Kubeconfig}, args...)...)
+			cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
+			out := &syncBuffer{}
+			cmd.Stdout, cmd.Stderr = out, out
+			require.NoError(t, cmd.Start())
+			waitFor(t, "Helm waiting", func() bool { return installStages[3].reached("", ns) })
+			require.NoError(t, cmd.Process.Signal(sig))
+			_ = cmd.Wait()
+			assert.Equal(t, code, cmd.ProcessState.ExitCode(), out.String())
+			assert.Contains(t, out.String(), "Error: interrupted by "+map[syscall.Signal]string{syscall.SIGINT: "SIGINT", syscall.SIGTERM: "SIGTERM"}[sig])
+			assert.False(t, leaseExists(ns), "the lock was released")
+			assert.NotEqual(t, "pending-install", releaseStatus(ns), "no revision left pending")
+
+			r := cli(t, e.Kubeconfig, installArgs(ns, "--lock-ttl", "30s")...)
+			require.Equal(t, 0, r.code, r.stderr)
+			assert.NotContains(t, r.stderr, "took over the lock")
+			assert.NotContains(t, r.stderr, "left pending-install by an interrupted run")
+		})
+	}
+}
+
+// waitFor polls cond until it holds; a minute without is a failure (the run never got there).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never saw: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func leaseExists(ns string) bool {
+	_, err := clientset().CoordinationV1().Leases(ns).Get(context.Background(), lock.Name(render.DefaultRelease), metav1.GetOptions{})
+	return err == nil
+}
+
+// leaseStale: the lease is gone, or its holder stopped renewing it longer ago than it lasts.
+func leaseStale(ns string) bool {
+	l, err := clientset().CoordinationV1().Leases(ns).Get(context.Background(), lock.Name(render.DefaultRelease), metav1.GetOptions{})
+	if err != nil {
+		return apierrors.IsNotFound(err)
+	}
+	if l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
+		return true
+	}
+	return time.Now().After(l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second))
+}
+
+// releaseStatus is the status of the release's newest stored revision ("" when none).
+func releaseStatus(ns string) string {
+	list, err := clientset().CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "owner=helm,name=" + render.DefaultRelease})
+	if err != nil {
+		return ""
+	}
+	newest, status := 0, ""
+	for _, s := range list.Items {
+		if v, _ := strconv.Atoi(s.Labels["version"]); v > newest {
+			newest, status = v, s.Labels["status"]
+		}
+	}
+	return status
+}
+
+func deploymentExists(ns, name string) bool {
+	_, err := clientset().AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+	return err == nil
+}
+
+var (
+	clientsetOnce sync.Once
+	clients       *kubernetes.Clientset
+)
+
+// clientset is the test cluster's admin client, for polls that run outside a test's goroutine.
+func clientset() *kubernetes.Clientset {
+	clientsetOnce.Do(func() {
+		env, err := testenv.Load()
+		if err != nil {
+			panic(err)
+		}
+		cfg, err := clientcmd.BuildConfigFromFlags("", env.Kubeconfig)
+		if err != nil {
+			panic(err)
+		}
+		clients = kubernetes.NewForConfigOrDie(cfg)
+	})
+	return clients
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func latestRelease(t *testing.T, ns string) *release.Release {

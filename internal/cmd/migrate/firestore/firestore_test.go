@@ -27,21 +27,7 @@ func TestKilledFirestoreLoadResumesAndVerifies(t *testing.T) {
 	pool, dbURL := testenv.Pool(t)
 	ctx := context.Background()
 	const n = 50000
-	var b strings.Builder
-	for i := 0; i < n; i++ {
-		path := fmt.Sprintf("campaigns/c%05d", i)
-		if i%2 == 1 {
-			path = fmt.Sprintf("campaigns/c%05d/recipients/r%06d", i/100, i)
-		}
-		line, _ := json.Marshal(map[string]any{"path": path, "fields": map[string]any{
-			"i": map[string]any{"integerValue": fmt.Sprint(i)}, "s": map[string]any{"stringValue": fmt.Sprintf("document %d", i)},
-			"big": map[string]any{"integerValue": "9223372036854775807"}, "nan": map[string]any{"doubleValue": "NaN"},
-		}})
-		b.Write(line)
-		b.WriteByte('\n')
-	}
-	file := filepath.Join(t.TempDir(), "docs.ndjson")
-	require.NoError(t, os.WriteFile(file, []byte(b.String()), 0o600))
+	file := writeCampaigns(t, n)
 	args := []string{"migrate", "firebase", "firestore", "--from-ndjson", file, "--tenant", "main", "--database-url", dbURL, "--batch-size", "2000"}
 
 	// A dry run reads everything, writes nothing.
@@ -73,6 +59,84 @@ func TestKilledFirestoreLoadResumesAndVerifies(t *testing.T) {
 	assert.Regexp(t, `campaigns/c00042\s+missing in PostgreSQL`, string(vout))
 }
 
+// writeCampaigns writes n documents as NDJSON, half campaigns and half their recipients.
+func writeCampaigns(t *testing.T, n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		path := fmt.Sprintf("campaigns/c%05d", i)
+		if i%2 == 1 {
+			path = fmt.Sprintf("campaigns/c%05d/recipients/r%06d", i/100, i)
+		}
+		line, _ := json.Marshal(map[string]any{"path": path, "fields": map[string]any{
+			"i": map[string]any{"integerValue": fmt.Sprint(i)}, "s": map[string]any{"stringValue": fmt.Sprintf("document %d", i)},
+			"big": map[string]any{"integerValue": "9223372036854775807"}, "nan": map[string]any{"doubleValue": "NaN"},
+		}})
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	file := filepath.Join(t.TempDir(), "docs.ndjson")
+	require.NoError(t, os.WriteFile(file, []byte(b.String()), 0o600))
+	return file
+}
+
+// Ctrl-C (SIGINT) and SIGTERM stop a load cleanly: the committed batches stay, the exit
+// status says it was interrupted, and the rerun resumes from the checkpoint.
+func TestInterruptedFirestoreLoadResumes(t *testing.T) {
+	pool, dbURL := testenv.Pool(t)
+	const n = 30000
+	file := writeCampaigns(t, n)
+	args := []string{"migrate", "firebase", "firestore", "--from-ndjson", file, "--tenant", "main", "--batch-size", "1000"}
+	t.Setenv("RESIMATE_DATABASE_URL", dbURL)
+	for sig, code := range map[syscall.Signal]int{syscall.SIGINT: 130, syscall.SIGTERM: 143} {
+		got, stderr, partial := stopOnce(t, pool, args, n, sig)
+		assert.True(t, partial, "%v landed mid-load", sig)
+		assert.Equal(t, code, got, "%v: %s", sig, stderr)
+		assert.Contains(t, stderr, "interrupted by "+map[syscall.Signal]string{syscall.SIGINT: "SIGINT", syscall.SIGTERM: "SIGTERM"}[sig])
+	}
+	out, err := exec.Command(testenv.Binary(t), append(args, "-o", "json")...).Output()
+	require.NoError(t, err)
+	var res struct{ Stats struct{ Read, Written, SkippedByCheckpoint int64 } }
+	require.NoError(t, json.Unmarshal(out, &res), string(out))
+	assert.Equal(t, int64(n), res.Stats.Written+res.Stats.SkippedByCheckpoint)
+	assert.Positive(t, res.Stats.SkippedByCheckpoint, "the interrupted runs' batches were kept")
+	vout, err := exec.Command(testenv.Binary(t), "migrate", "firebase", "firestore", "verify", "--from-ndjson", file, "--tenant", "main").CombinedOutput()
+	require.NoError(t, err, "%s", vout)
+}
+
+// stopOnce starts the load, sends sig as soon as it has committed a batch of its own, and
+// returns the exit status, stderr, and whether the stop landed mid-load.
+func stopOnce(t *testing.T, pool *pgxpool.Pool, args []string, n int64, sig syscall.Signal) (int, string, bool) {
+	t.Helper()
+	ctx := context.Background()
+	checkpoint := func() int64 {
+		var done int64
+		_ = pool.QueryRow(ctx, "SELECT coalesce(max(documents), 0) FROM resimate_migration.firestore_checkpoints").Scan(&done)
+		return done
+	}
+	before := checkpoint()
+	cmd := exec.Command(testenv.Binary(t), args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	deadline := time.After(time.Minute)
+wait:
+	for checkpoint() == before {
+		select {
+		case <-exited:
+			break wait
+		case <-deadline:
+			break wait
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	_ = cmd.Process.Signal(sig)
+	<-exited
+	done := checkpoint()
+	return cmd.ProcessState.ExitCode(), stderr.String(), done > before && done < n
+}
+
 // killThreeTimesThenFinish runs the load three times, killing each run as soon as it has
 // committed a batch of its own (mid-load, always), then lets a fourth finish and checks that it
 // resumed and accounted for every document.
@@ -96,33 +160,9 @@ func killThreeTimesThenFinish(t *testing.T, pool *pgxpool.Pool, args []string, n
 // batch of its own; every kill must land mid-load.
 func killThreeTimes(t *testing.T, pool *pgxpool.Pool, args []string, n int64) {
 	t.Helper()
-	ctx := context.Background()
-	checkpoint := func() int64 {
-		var done int64
-		_ = pool.QueryRow(ctx, "SELECT coalesce(max(documents), 0) FROM resimate_migration.firestore_checkpoints").Scan(&done)
-		return done
-	}
 	partial := 0
 	for range 3 {
-		before := checkpoint()
-		cmd := exec.Command(testenv.Binary(t), args...)
-		require.NoError(t, cmd.Start())
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		deadline := time.After(time.Minute)
-	wait:
-		for checkpoint() == before {
-			select {
-			case <-exited:
-				break wait
-			case <-deadline:
-				break wait
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		<-exited
-		if done := checkpoint(); done > before && done < n {
+		if _, _, mid := stopOnce(t, pool, args, n, syscall.SIGKILL); mid {
 			partial++
 		}
 	}

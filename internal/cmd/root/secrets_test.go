@@ -1,0 +1,73 @@
+package root_test
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/resimate/resimatectl/internal/cmd/root"
+	"github.com/resimate/resimatectl/internal/cmdutil"
+	"github.com/resimate/resimatectl/internal/iostreams"
+	"github.com/resimate/resimatectl/internal/output"
+	"github.com/resimate/resimatectl/internal/redact"
+)
+
+// Secrets with every character that an encoding changes go out through text, -o json,
+// -o yaml, JSON logs and errors; no form of them may appear, raw or encoded.
+func TestSecretsNeverAppearInAnyEncoding(t *testing.T) {
+	isolateConfig(t)
+	secrets := []string{`a&b"c<d>e\f%g'h`, "pass word with spaces", "pässwörd-ünïcödé-秘密", "tab\there\nnewline"}
+	signerKey := []byte{0x8f, 0x1b, 0x29, 0xaf, 0xc2, 0x22, 0xd1, 0x16, 0x32, 0x71, 0x55, 0x3c, 0xcf, 0x29, 0x1d, 0xb4}
+	for _, format := range []string{output.Table, output.JSON, output.YAML} {
+		streams, _, out, errOut := iostreams.Test()
+		f := cmdutil.NewFactory(streams)
+		f.Redactor = &redact.Redactor{}
+		streams.WrapOutput(f.Redactor.Writer)
+		cmd := root.NewCmd(f)
+		cmd.AddCommand(&cobra.Command{Use: "leak", RunE: func(c *cobra.Command, _ []string) error {
+			f.Redactor.Register(secrets...)
+			f.Redactor.RegisterBytes(signerKey)
+			data := map[string]any{"secrets": secrets, "url": "postgres://u:" + url.QueryEscape(secrets[0]) + "@h/db",
+				"signer": base64.StdEncoding.EncodeToString(signerKey), "urlsafe": base64.RawURLEncoding.EncodeToString([]byte(secrets[2]))}
+			if err := output.Print(streams.Out, format, data, func(w io.Writer) error {
+				for k, v := range data {
+					fmt.Fprintf(w, "%s\t%v\n", k, v)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			f.Logger.Error("log line", "secrets", secrets, "signer", data["signer"])
+			return errors.New("failed with " + strings.Join(secrets, " and ") + " " + data["url"].(string))
+		}})
+		cmd.SetArgs([]string{"leak", "--log-format", "json"})
+		err := cmd.Execute()
+		require.Error(t, err)
+		root.PrintError(f, err)
+		printed := out.String() + errOut.String()
+		require.Contains(t, printed, "[REDACTED]")
+		for _, s := range secrets {
+			for _, form := range forms(s) {
+				assert.NotContains(t, printed, form, "%s output shows %q (a form of %q)", format, form, s)
+			}
+		}
+		assert.NotContains(t, printed, base64.StdEncoding.EncodeToString(signerKey))
+	}
+}
+
+// forms are the encodings a secret's leak would take, computed here by hand so the test does
+// not trust the redactor's own list.
+func forms(s string) []string {
+	escapedJSON := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\t", `\t`, "\n", `\n`).Replace(s)
+	htmlJSON := strings.NewReplacer("&", `\u0026`, "<", `\u003c`, ">", `\u003e`).Replace(escapedJSON)
+	return []string{s, escapedJSON, htmlJSON, url.QueryEscape(s), url.PathEscape(s),
+		base64.StdEncoding.EncodeToString([]byte(s)), base64.RawURLEncoding.EncodeToString([]byte(s))}
+}
