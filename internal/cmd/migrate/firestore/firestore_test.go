@@ -95,7 +95,9 @@ func TestInterruptedFirestoreLoadResumes(t *testing.T) {
 	}
 	out, err := exec.Command(testenv.Binary(t), append(args, "-o", "json")...).Output()
 	require.NoError(t, err)
-	var res struct{ Stats struct{ Read, Written, SkippedByCheckpoint int64 } }
+	var res struct {
+		Stats struct{ Read, Written, SkippedByCheckpoint int64 }
+	}
 	require.NoError(t, json.Unmarshal(out, &res), string(out))
 	assert.Equal(t, int64(n), res.Stats.Written+res.Stats.SkippedByCheckpoint)
 	assert.Positive(t, res.Stats.SkippedByCheckpoint, "the interrupted runs' batches were kept")
