@@ -166,7 +166,7 @@ func hostOfKubeconfig(path string) (string, error) {
 // skips the test, or fails it under CI=true.
 func Require(t testing.TB, components ...Component) *Env {
 	t.Helper()
-	if testing.Short() {
+	if skipUnderShort() {
 		t.Skip("integration test: skipped under -short")
 	}
 	e, err := Load()
@@ -192,6 +192,10 @@ func Require(t testing.TB, components ...Component) *Env {
 	}
 	return e
 }
+
+// skipUnderShort: -short skips integration tests, except under CI, where nothing is skipped
+// and a missing server fails the run.
+func skipUnderShort() bool { return testing.Short() && !InCI() }
 
 // InCI reports whether the tests run under CI, where nothing may be skipped for want of a server.
 func InCI() bool { return os.Getenv("CI") == "true" }

@@ -27,7 +27,7 @@ import (
 func TestKilledMigrationImportsEveryUserOnce(t *testing.T) {
 	e := testenv.Require(t, testenv.FirebaseAuth, testenv.Kratos, testenv.Postgres)
 	client, project := testenv.FirebaseAuthClient(t)
-	_, ledgerURL := testenv.Pool(t)
+	ledgerPool, ledgerURL := testenv.Pool(t)
 	ctx := context.Background()
 
 	// Cheap hash parameters of the test's own: 3000 users hash in a moment.
@@ -54,15 +54,38 @@ func TestKilledMigrationImportsEveryUserOnce(t *testing.T) {
 		"--kratos-admin-url", e.KratosAdminURL, "--ledger-url", ledgerURL, "--batch-size", "100", "--concurrency", "2",
 		"--canary", fmt.Sprintf("u0007-%s@example.com:password-7", project), "--log-level", "debug"}
 	var printed strings.Builder
-	for _, after := range []time.Duration{700 * time.Millisecond, 1500 * time.Millisecond, 2500 * time.Millisecond} {
+	// Each run is killed once it has settled users of its own in the ledger, so every kill
+	// lands mid-import, after the run did part of the work.
+	rows := func(outcome string) int {
+		var n int
+		_ = ledgerPool.QueryRow(ctx, "SELECT count(*) FROM resimate_migration.firebase_auth_ledger WHERE project = $1 AND outcome LIKE $2", project, outcome).Scan(&n)
+		return n
+	}
+	for range 3 {
+		before := rows("imported")
 		cmd := exec.Command(testenv.Binary(t), args...)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		require.NoError(t, cmd.Start())
-		time.Sleep(after)
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		deadline := time.After(time.Minute)
+	wait:
+		for rows("imported") == before {
+			select {
+			case <-exited:
+				break wait
+			case <-deadline:
+				break wait
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
 		_ = cmd.Process.Signal(syscall.SIGKILL)
-		_ = cmd.Wait()
+		<-exited
 		printed.WriteString(out.String())
+		after := rows("imported")
+		assert.Greater(t, after, before, "the killed run imported users")
+		assert.Less(t, after, n, "the kill landed mid-import")
 	}
 	cmd := exec.Command(testenv.Binary(t), append(args, "-o", "json")...)
 	var out bytes.Buffer
