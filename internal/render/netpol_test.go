@@ -50,7 +50,7 @@ func TestNetworkPolicyMatrix(t *testing.T) {
 			eval, err := netpol.FromUnstructured(objs, render.DefaultNamespace)
 			require.NoError(t, err)
 
-			parties := matrixParties(t, res)
+			parties := matrixParties(t, profile, res)
 			checked := 0
 			for srcName, src := range parties {
 				for dstName, dst := range parties {
@@ -79,7 +79,7 @@ func TestNetworkPolicyMatrix(t *testing.T) {
 
 // matrixParties builds the pods of the matrix: the platform's own (labelled as the rendered
 // workloads label them), the ingress controller as the profile describes it, and an outsider.
-func matrixParties(t *testing.T, res *render.Result) map[string]endpoint {
+func matrixParties(t *testing.T, profile string, res *render.Result) map[string]endpoint {
 	ns := render.DefaultNamespace
 	nsLabels := map[string]string{"kubernetes.io/metadata.name": ns}
 	ip := 10
@@ -118,19 +118,26 @@ func matrixParties(t *testing.T, res *render.Result) map[string]endpoint {
 		// The managed server lives outside the cluster (a documentation address stands in for it).
 		parties["postgres"] = endpoint{netpol.Pod{Namespace: "outside-the-cluster", IP: netip.MustParseAddr("203.0.113.5")}, 5432}
 	}
-	parties["ingress"] = endpoint{pod: ingressController(t, res)}
+	parties["ingress"] = endpoint{pod: ingressController(t, profile)}
 	return parties
 }
 
-// ingressController is a pod where the profile says the controller runs: in its namespace, or
-// (for cloud load balancers) at an address of the first source range.
-func ingressController(t *testing.T, res *render.Result) netpol.Pod {
-	sel, _, _ := unstructured.NestedStringMap(res.Effective, "ingress", "controllerNamespaceSelector", "matchLabels")
-	name := sel["kubernetes.io/metadata.name"]
-	require.NotEmpty(t, name)
-	ip := netip.MustParseAddr("10.244.7.7")
-	if cidrs, _, _ := unstructured.NestedStringSlice(res.Effective, "ingress", "sourceCIDRs"); len(cidrs) > 0 {
-		ip = netip.MustParsePrefix(cidrs[0]).Addr().Next()
-	}
-	return netpol.Pod{Namespace: name, NamespaceLabels: sel, Labels: map[string]string{"app": "ingress-controller"}, IP: ip}
+// ingressSources says, by hand and per profile, where ingress traffic comes from: the
+// ingress-nginx controller's pods in their namespace (onprem, and local for the matrix), or a
+// cloud load balancer sending from an address of its network (outside any namespace).
+var ingressSources = map[string]netpol.Pod{
+	"aws":   {Namespace: "", IP: netip.MustParseAddr("10.0.3.17")},    // the ALB, in the VPC 10.0.0.0/16
+	"azure": {Namespace: "", IP: netip.MustParseAddr("10.225.0.9")},   // the Application Gateway's subnet
+	"gcp":   {Namespace: "", IP: netip.MustParseAddr("35.191.12.34")}, // Google's load balancer range
+	"onprem": {Namespace: "ingress-nginx", NamespaceLabels: map[string]string{"kubernetes.io/metadata.name": "ingress-nginx"},
+		Labels: map[string]string{"app.kubernetes.io/name": "ingress-nginx"}, IP: netip.MustParseAddr("10.244.7.7")},
+	"local": {Namespace: "ingress-nginx", NamespaceLabels: map[string]string{"kubernetes.io/metadata.name": "ingress-nginx"},
+		Labels: map[string]string{"app.kubernetes.io/name": "ingress-nginx"}, IP: netip.MustParseAddr("10.244.7.7")},
+}
+
+// ingressController is the profile's ingress source from the hand-written table.
+func ingressController(t *testing.T, profile string) netpol.Pod {
+	src, ok := ingressSources[profile]
+	require.True(t, ok, "no ingress source written down for profile %s", profile)
+	return src
 }
