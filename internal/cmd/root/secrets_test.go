@@ -71,3 +71,19 @@ func forms(s string) []string {
 	return []string{s, escapedJSON, htmlJSON, url.QueryEscape(s), url.PathEscape(s),
 		base64.StdEncoding.EncodeToString([]byte(s)), base64.RawURLEncoding.EncodeToString([]byte(s))}
 }
+
+// A secret typed on the command line stays in ps and the shell's history: say so, once, and
+// point at the environment form; a URL without a password is no secret.
+func TestSecretOnTheCommandLineIsWarnedAbout(t *testing.T) {
+	isolateConfig(t)
+	r := run(t, "migrate", "firebase", "firestore", "--schema-only", "--database-url", "postgres://u:pw-on-argv@h/db")
+	require.Equal(t, 0, r.code, r.err)
+	assert.Equal(t, "warning: --database-url on the command line is kept by ps and the shell's history: use RESIMATE_DATABASE_URL instead\n", r.err)
+
+	r = run(t, "migrate", "firebase", "firestore", "--schema-only", "--database-url", "postgres://u@h/db")
+	assert.Empty(t, r.err)
+
+	t.Setenv("RESIMATE_DATABASE_URL", "postgres://u:pw-in-env@h/db")
+	r = run(t, "migrate", "firebase", "firestore", "--schema-only")
+	assert.Empty(t, r.err, "the environment form is the quiet one")
+}

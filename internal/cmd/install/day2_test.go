@@ -1,0 +1,95 @@
+package install_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/resimate/resimatectl/internal/testenv"
+)
+
+// What a user sees through a release's life: status shows what the pods run after an upgrade
+// that changed only the image tag; a failed upgrade prints one error line and no library log
+// lines; uninstall reports only what existed, twice over.
+func TestStatusUpgradeUninstallAsAUserSeesThem(t *testing.T) {
+	e := testenv.Require(t, testenv.Kubernetes)
+	testenv.EnsureCRDs(t, testenv.CRDsCNPG, testenv.CRDsPrometheus)
+	ns := testenv.Namespace(t, nil)
+	r := cli(t, e.Kubeconfig, installArgs(ns)...)
+	require.Equal(t, 0, r.code, r.stderr)
+
+	upgradeStart := time.Now().Add(-time.Second).UTC().Truncate(time.Second)
+	up := append([]string{"upgrade", "apply", "--skip-backup"}, installArgs(ns, "--set", "global.imageTag=1.0.1")[1:]...)
+	r = cli(t, e.Kubeconfig, up...)
+	require.Equal(t, 0, r.code, r.stderr)
+
+	st := cli(t, e.Kubeconfig, "status", "-n", ns, "-o", "json")
+	require.Equal(t, 0, st.code, st.stderr)
+	var status struct {
+		Components []struct {
+			Name, Version  string
+			LastTransition *time.Time
+			Desired        int64
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(st.stdout), &status))
+	for _, c := range status.Components {
+		if c.Name == "frontend" || c.Name == "core-model-api" {
+			assert.Equal(t, "1.0.1", c.Version, c.Name)
+			require.NotNil(t, c.LastTransition, c.Name)
+			assert.False(t, c.LastTransition.Before(upgradeStart), "%s: last change %s is before the upgrade at %s", c.Name, c.LastTransition, upgradeStart)
+		}
+	}
+
+	// A failing upgrade: one error line, none of Helm's own log lines, a value Helm warns about
+	// (a table replaced by a string) kept out of sight too.
+	bad := append([]string{"upgrade", "apply", "--skip-backup"}, installArgs(ns, "--skip-preflight", "--timeout", "10s",
+		"--set", "global.nodeSelector.pool=none-such")[1:]...)
+	bad = removeFlag(bad, "--log-level", "debug")
+	r = cli(t, e.Kubeconfig, bad...)
+	assert.Equal(t, 1, r.code)
+	assert.Equal(t, 1, strings.Count(r.stderr, "Error: "), r.stderr)
+	assert.NotContains(t, r.stderr, "level=WARN")
+	assert.NotContains(t, r.stderr, "level=ERROR")
+	r = cli(t, e.Kubeconfig, "render", "--profile", "local", "--set", "global.nodeSelector=flat")
+	assert.Equal(t, "Error: invalid values: at '/global/nodeSelector': got string, want object\n", r.stderr, "Helm's log.Printf stays off stderr")
+
+	r = cli(t, e.Kubeconfig, "uninstall", "-n", ns)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "removed release resimate from "+ns)
+	kept := []string{"PersistentVolumeClaim/data-resimate-vault-0", "PersistentVolumeClaim/data-resimate-vault-1", "PersistentVolumeClaim/data-resimate-vault-2",
+		"Secret/resimate-db-app", "Secret/resimate-db-kratos", "Secret/resimate-kratos", "ConfigMap/resimate-install-record"}
+	assert.Contains(t, r.stdout, "kept 7 objects (--purge removes them): "+strings.Join(kept, ", "))
+
+	r = cli(t, e.Kubeconfig, "uninstall", "-n", ns, "--purge", "--yes", "-o", "json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var res struct {
+		Removed      bool
+		Purged, Kept []string
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &res))
+	assert.False(t, res.Removed)
+	assert.Equal(t, kept, res.Purged)
+	assert.Empty(t, res.Kept)
+
+	r = cli(t, e.Kubeconfig, "uninstall", "-n", ns, "--purge", "--yes")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "no release resimate in "+ns+"\nno volumes, generated secrets or install record were left\n", r.stdout)
+}
+
+// removeFlag drops a flag and its value from args.
+func removeFlag(args []string, flag, value string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		if args[i] == flag && i+1 < len(args) && args[i+1] == value {
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
+}
