@@ -156,11 +156,8 @@ func TestUpgradeAndAutomaticRollback(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, st.Ready, st.Verdict)
 	assert.Equal(t, 6, st.Revision, "two failed upgrades and their rollbacks: revisions 3 to 6")
-	for _, c := range st.Components {
-		if c.Name == "frontend" {
-			assert.Equal(t, int64(3), c.Ready)
-		}
-	}
+	frontend := componentNamed(t, st.Components, "frontend")
+	assert.Equal(t, int64(3), frontend.Ready)
 	assert.Equal(t, secretsBefore, secretData(t, cs, ns), "generated secrets survive upgrades unchanged")
 	for _, v := range secretsBefore {
 		assert.NotContains(t, out.String(), v, "a generated secret reached the output")
@@ -229,4 +226,16 @@ func secretData(t *testing.T, _ any, ns string) map[string]string {
 		}
 	}
 	return out
+}
+
+// componentNamed finds a component; its absence is a failure, not an assertion skipped.
+func componentNamed(t *testing.T, list []health.ComponentStatus, name string) health.ComponentStatus {
+	t.Helper()
+	for _, c := range list {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no component %s in %+v", name, list)
+	return health.ComponentStatus{}
 }

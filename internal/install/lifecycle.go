@@ -295,6 +295,9 @@ func leftBehind(ctx context.Context, kc kubernetes.Interface, ns, name string) (
 			return nil, err
 		}
 		for _, p := range list.Items {
+			if p.DeletionTimestamp != nil {
+				continue // already going (held by pvc-protection until its pods are gone)
+			}
 			out = append(out, keptObject{"PersistentVolumeClaim/" + p.Name, func(ctx context.Context) error { return pvcs.Delete(ctx, p.Name, metav1.DeleteOptions{}) }})
 		}
 	}

@@ -3,6 +3,7 @@ package preflight
 import (
 	"context"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -47,15 +48,30 @@ func TestFatalFailureSkipsDependantsOnly(t *testing.T) {
 }
 
 func TestIndependentChecksRunConcurrently(t *testing.T) {
-	slow := func(context.Context, *Target) Outcome { time.Sleep(200 * time.Millisecond); return Passf("") }
+	// Each check passes only once all five are running at the same time: run one after the
+	// other, the first would wait for the others in vain and fail when the context ends.
+	var started sync.WaitGroup
+	started.Add(5)
+	allRunning := make(chan struct{})
+	go func() { started.Wait(); close(allRunning) }()
+	together := func(ctx context.Context, _ *Target) Outcome {
+		started.Done()
+		select {
+		case <-allRunning:
+			return Passf("")
+		case <-ctx.Done():
+			return Failf("ran alone")
+		}
+	}
 	var checks []*Check
 	for _, id := range []string{"a", "b", "c", "d", "e"} {
-		checks = append(checks, &Check{ID: id, Severity: Fail, Run: slow})
+		checks = append(checks, &Check{ID: id, Severity: Fail, Run: together})
 	}
-	start := time.Now()
-	_, err := (&Runner{Checks: checks}).Run(context.Background(), fakeTarget())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := (&Runner{Checks: checks}).Run(ctx, fakeTarget())
 	require.NoError(t, err)
-	assert.Less(t, time.Since(start), 600*time.Millisecond)
+	assert.Equal(t, 5, rep.Summary.Passed)
 }
 
 func TestIgnoreTurnsAFailureIntoAWarning(t *testing.T) {

@@ -122,6 +122,7 @@ func TestFileMigrationKeepsPasswords(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, rep.OK(), "%+v", rep.Problems)
 			assert.Equal(t, len(users), rep.Totals[fa.OutcomeImported])
+			assert.Equal(t, []string{fa.LongPasswordNote}, rep.Notes, "users with passwords are told about Kratos' 72-character limit")
 			for _, u := range users {
 				if u.password == "" {
 					continue

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Canary is a known account whose password proves the hash parameters before anything is
@@ -21,19 +20,20 @@ func ParseCanary(s string) (Canary, error) {
 	if !ok || email == "" || pw == "" {
 		return Canary{}, fmt.Errorf("--canary takes email:password, not %q", redactCanary(s))
 	}
-	if n := utf8.RuneCountInString(pw); n > MaxKratosPassword {
-		return Canary{}, fmt.Errorf("the canary password of %s has %d characters: Kratos refuses passwords longer than %d at sign-in, so it cannot prove the hash parameters; use an account with a shorter password", email, n, MaxKratosPassword)
+	if n := len(pw); n > MaxKratosPassword {
+		return Canary{}, fmt.Errorf("the canary password of %s is %d bytes long: Kratos refuses passwords longer than %d bytes at sign-in, so it cannot prove the hash parameters; use an account with a shorter password", email, n, MaxKratosPassword)
 	}
 	return Canary{Email: email, Password: pw}, nil
 }
 
-// MaxKratosPassword is the longest password Kratos accepts at sign-in (seen with v1.3.1:
-// "The password must be at most 72 characters long"). Firebase accepts longer ones.
+// MaxKratosPassword is the longest password, in bytes of UTF-8, that Kratos accepts at sign-in
+// (bcrypt's limit; v1.3.1 says "The password must be at most 72 characters long" but counts
+// bytes). Firebase accepts longer ones.
 const MaxKratosPassword = 72
 
 // LongPasswordNote is the report's note for users with passwords: the hash cannot say how long a
 // password is, so every such user is told alike.
-var LongPasswordNote = fmt.Sprintf("Kratos refuses passwords longer than %d characters at sign-in: users whose Firebase password is longer must reset it after the migration", MaxKratosPassword)
+var LongPasswordNote = fmt.Sprintf("Kratos refuses passwords longer than %d bytes at sign-in (72 plain ASCII characters, fewer with accents or other scripts): users whose Firebase password is longer must reset it after the migration", MaxKratosPassword)
 
 func redactCanary(s string) string {
 	if email, _, ok := strings.Cut(s, ":"); ok {

@@ -64,7 +64,7 @@ OIDC credentials, verified emails verified addresses, disabled users inactive id
 custom claims public metadata. A ledger in PostgreSQL (schema resimate_migration) records each
 user's outcome: a rerun imports only what is missing, and a run killed at any moment loses and
 duplicates nothing. Users that cannot be imported are listed with the reason; the exit status
-is 1 when there are any. Kratos refuses passwords longer than 72 characters at sign-in: users
+is 1 when there are any. Kratos refuses passwords longer than 72 bytes at sign-in: users
 with longer Firebase passwords must reset them. The mapping is documented in
 docs/migrate-firebase-auth.md.
 
