@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/mattn/go-isatty"
+	"golang.org/x/term"
 )
 
 // IOStreams is handed to every command's run function.
@@ -21,18 +22,21 @@ type IOStreams struct {
 	stdoutTTY bool
 	stderrTTY bool
 	colorOff  bool
+	// stderrFile is the terminal behind ErrOut (nil in tests), for its size.
+	stderrFile *os.File
 }
 
 // System returns streams bound to the process's stdin, stdout and stderr.
 // Colour is off when NO_COLOR is set (https://no-color.org) or stdout is not a terminal.
 func System() *IOStreams {
 	s := &IOStreams{
-		In:        os.Stdin,
-		Out:       os.Stdout,
-		ErrOut:    os.Stderr,
-		stdinTTY:  isTerminal(os.Stdin),
-		stdoutTTY: isTerminal(os.Stdout),
-		stderrTTY: isTerminal(os.Stderr),
+		In:         os.Stdin,
+		Out:        os.Stdout,
+		ErrOut:     os.Stderr,
+		stdinTTY:   isTerminal(os.Stdin),
+		stdoutTTY:  isTerminal(os.Stdout),
+		stderrTTY:  isTerminal(os.Stderr),
+		stderrFile: os.Stderr,
 	}
 	if _, ok := os.LookupEnv("NO_COLOR"); ok {
 		s.colorOff = true
@@ -68,6 +72,17 @@ func (s *IOStreams) IsStderrTTY() bool { return s.stderrTTY }
 // SetTTY forces the terminal flags, for tests of the interactive paths.
 func (s *IOStreams) SetTTY(stdin, stdout, stderr bool) {
 	s.stdinTTY, s.stdoutTTY, s.stderrTTY = stdin, stdout, stderr
+}
+
+// ErrOutSize is the width and height of the terminal stderr writes to (80x24 when it is none or
+// will not say): a live view drawn there needs it, and ErrOut itself is a wrapping writer.
+func (s *IOStreams) ErrOutSize() (width, height int) {
+	if s.stderrFile != nil {
+		if w, h, err := term.GetSize(int(s.stderrFile.Fd())); err == nil && w > 0 && h > 0 {
+			return w, h
+		}
+	}
+	return 80, 24
 }
 
 // ColorEnabled reports whether output may carry ANSI colour.

@@ -110,6 +110,10 @@ func (d debugHandler) Enabled(ctx context.Context, _ slog.Level) bool {
 }
 
 func (d debugHandler) Handle(ctx context.Context, r slog.Record) error {
+	// Some callers (klog through logr) hand records over without asking Enabled first.
+	if !d.Handler.Enabled(ctx, slog.LevelDebug) {
+		return nil
+	}
 	r.Level = slog.LevelDebug
 	return d.Handler.Handle(ctx, r)
 }

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -48,4 +50,21 @@ func TestBadOptionsAreRejected(t *testing.T) {
 	assert.ErrorContains(t, err, `invalid log format "xml"`)
 	_, err = New(&bytes.Buffer{}, &redact.Redactor{}, Options{Format: "text", Level: "loud"})
 	assert.ErrorContains(t, err, `invalid log level "loud"`)
+}
+
+// Library records come out at debug level, and only when debug is on, whether or not the
+// library asked Enabled first.
+func TestLibraryRecordsOnlyAtDebug(t *testing.T) {
+	var buf bytes.Buffer
+	warn, err := New(&buf, &redact.Redactor{}, Options{Format: "text", Level: "warn"})
+	require.NoError(t, err)
+	h := AtDebug(warn.Handler())
+	require.NoError(t, h.Handle(context.Background(), slog.NewRecord(time.Now(), slog.LevelError, "upgrade failed", 0)))
+	assert.False(t, h.Enabled(context.Background(), slog.LevelError))
+	assert.Empty(t, buf.String())
+
+	debug, err := New(&buf, &redact.Redactor{}, Options{Format: "text", Level: "debug"})
+	require.NoError(t, err)
+	require.NoError(t, AtDebug(debug.Handler()).Handle(context.Background(), slog.NewRecord(time.Now(), slog.LevelError, "upgrade failed", 0)))
+	assert.Contains(t, buf.String(), `level=DEBUG msg="upgrade failed"`)
 }

@@ -3,13 +3,14 @@ package ui
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 
 	"charm.land/bubbles/v2/spinner"
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
 
+	"github.com/resimate/resimatectl/internal/iostreams"
 	"github.com/resimate/resimatectl/internal/preflight"
 )
 
@@ -37,14 +38,22 @@ type checksModel struct {
 }
 
 // NewLiveChecks starts the live view of checks, in their report order, writing to out.
-func NewLiveChecks(ctx context.Context, out io.Writer, in io.Reader, color bool, checks []*preflight.Check, interrupt func()) *LiveChecks {
+func NewLiveChecks(ctx context.Context, streams *iostreams.IOStreams, checks []*preflight.Check, interrupt func()) *LiveChecks {
+	color := streams.ColorEnabled()
 	m := checksModel{spin: spinner.New(spinner.WithSpinner(spinner.MiniDot)), running: map[string]string{},
 		results: map[string]preflight.Result{}, color: color, interrupt: interrupt}
 	for _, c := range checks {
 		m.order = append(m.order, c.ID)
 	}
 	// The root command owns SIGINT and SIGTERM; the view only draws.
-	l := &LiveChecks{prog: tea.NewProgram(m, tea.WithContext(ctx), tea.WithOutput(out), tea.WithInput(in), tea.WithoutSignalHandler()),
+	// ErrOut wraps the terminal (the redactor), so the program is told its size and colours.
+	width, height := streams.ErrOutSize()
+	profile := colorprofile.Ascii
+	if color {
+		profile = colorprofile.ANSI256
+	}
+	l := &LiveChecks{prog: tea.NewProgram(m, tea.WithContext(ctx), tea.WithOutput(streams.ErrOut), tea.WithInput(streams.In),
+		tea.WithoutSignalHandler(), tea.WithWindowSize(width, height), tea.WithColorProfile(profile)),
 		done: make(chan struct{})}
 	go func() {
 		_, _ = l.prog.Run()

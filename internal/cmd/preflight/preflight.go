@@ -74,7 +74,7 @@ func runPreflight(ctx context.Context, opts *Options) error {
 	var live *ui.LiveChecks
 	var observer preflight.Observer
 	if liveView(opts) {
-		live = ui.NewLiveChecks(ctx, opts.IO.ErrOut, opts.IO.In, opts.IO.ColorEnabled(), preflight.Checks(), cmdutil.InterruptSelf)
+		live = ui.NewLiveChecks(ctx, opts.IO, preflight.Checks(), cmdutil.InterruptSelf)
 		observer = live
 	}
 	rep, err := preflight.Evaluate(ctx, cfg, cfgErr, rendered, opts.Preflight, observer)
