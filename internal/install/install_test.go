@@ -1,7 +1,6 @@
 package install_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,11 +29,11 @@ import (
 
 // testEnv returns an install environment on the test cluster whose progress and logs go to a
 // buffer (so tests can search everything the run printed).
-func testEnv(t testing.TB) (*install.Env, *syncBuffer) {
+func testEnv(t testing.TB) (*install.Env, *testenv.Buffer) {
 	e := testenv.Require(t, testenv.Kubernetes)
 	flags := genericclioptions.NewConfigFlags(false)
 	flags.KubeConfig = &e.Kubeconfig
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	r := &redact.Redactor{}
 	logger, err := logging.New(out, r, logging.Options{Format: "json", Level: "debug"})
 	require.NoError(t, err)
@@ -42,23 +41,6 @@ func testEnv(t testing.TB) (*install.Env, *syncBuffer) {
 		b, _ := json.Marshal(ev)
 		out.Write(append(b, '\n'))
 	}), out
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // kwokValues make a profile installable on the test cluster: volumes of the class kwok binds,

@@ -91,7 +91,7 @@ func TestKilledInstallConvergesOnRerun(t *testing.T) {
 			ns := testenv.Namespace(t, nil)
 			cmd := exec.Command(testenv.Binary(t), append([]string{"--kubeconfig", e.Kubeconfig}, installArgs(ns)...)...)
 			cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
-			out := &syncBuffer{}
+			out := &testenv.Buffer{}
 			cmd.Stdout, cmd.Stderr = out, out
 			require.NoError(t, cmd.Start())
 			waitFor(t, at.name, func() bool { return at.reached(out.String(), ns) })
@@ -143,7 +143,7 @@ func TestInterruptedInstallStopsCleanly(t *testing.T) {
 			args := installArgs(ns, "--skip-preflight", "--lock-ttl", "30s", "--set", "frontend.resources.requests.cpu=100", "--set", "frontend.resources.limits.cpu=100")
 			cmd := exec.Command(testenv.Binary(t), append([]string{"--kubeconfig", e.Kubeconfig}, args...)...)
 			cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
-			out := &syncBuffer{}
+			out := &testenv.Buffer{}
 			cmd.Stdout, cmd.Stderr = out, out
 			require.NoError(t, cmd.Start())
 			waitFor(t, "Helm waiting", func() bool { return installStages[3].reached("", ns) })
@@ -230,23 +230,6 @@ func clientset() *kubernetes.Clientset {
 		clients = kubernetes.NewForConfigOrDie(cfg)
 	})
 	return clients
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func latestRelease(t *testing.T, ns string) *release.Release {

@@ -14,7 +14,6 @@ import (
 	"github.com/resimate/resimatectl/internal/install"
 	"github.com/resimate/resimatectl/internal/iostreams"
 	"github.com/resimate/resimatectl/internal/output"
-	"github.com/resimate/resimatectl/internal/render"
 	"github.com/resimate/resimatectl/internal/ui"
 )
 
@@ -45,10 +44,7 @@ func NewCmdRollback(f *cmdutil.Factory, runF func(context.Context, *Options) err
 				}
 				opts.Revision = n
 			}
-			if err := render.ValidateReleaseName(opts.Release); err != nil {
-				return &cmdutil.FlagError{Err: err}
-			}
-			ns, err := f.Namespace(render.DefaultNamespace)
+			ns, err := shared.CompleteRelease(f, opts.Release)
 			if err != nil {
 				return err
 			}
@@ -59,7 +55,7 @@ func NewCmdRollback(f *cmdutil.Factory, runF func(context.Context, *Options) err
 			return runRollback(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Release, "release", render.DefaultRelease, "Release name")
+	shared.AddReleaseFlag(cmd, &opts.Release)
 	cmdutil.PositiveDurationVar(cmd, &opts.Timeout, "timeout", 10*time.Minute, "How long to wait for every component to become Ready")
 	cmd.Flags().BoolVar(&opts.ForceUnlock, "force-unlock", false, "Break the namespace's install lock even if it looks alive")
 	cmdutil.MarkCommandLineOnly(cmd, "force-unlock")

@@ -45,6 +45,19 @@ func CompleteChart(f *cmdutil.Factory, o *render.Options) error {
 	return nil
 }
 
+// AddReleaseFlag adds --release to a command that acts on an installed release.
+func AddReleaseFlag(cmd *cobra.Command, release *string) {
+	cmd.Flags().StringVar(release, "release", render.DefaultRelease, "Release name")
+}
+
+// CompleteRelease checks --release and returns the namespace the release lives in.
+func CompleteRelease(f *cmdutil.Factory, release string) (string, error) {
+	if err := render.ValidateReleaseName(release); err != nil {
+		return "", &cmdutil.FlagError{Err: err}
+	}
+	return f.Namespace(render.DefaultNamespace)
+}
+
 // ValidateProfile reports a usage error when the profile is missing or unknown.
 func ValidateProfile(profile string) error {
 	if profile == "" {

@@ -13,7 +13,6 @@ import (
 	"github.com/resimate/resimatectl/internal/install"
 	"github.com/resimate/resimatectl/internal/iostreams"
 	"github.com/resimate/resimatectl/internal/output"
-	"github.com/resimate/resimatectl/internal/render"
 	"github.com/resimate/resimatectl/internal/ui"
 )
 
@@ -39,10 +38,7 @@ ready replicas, kstatus state and last change. Exit status 1 when any component 
 			if err := output.Validate(opts.Output); err != nil {
 				return &cmdutil.FlagError{Err: err}
 			}
-			if err := render.ValidateReleaseName(opts.Release); err != nil {
-				return &cmdutil.FlagError{Err: err}
-			}
-			ns, err := f.Namespace(render.DefaultNamespace)
+			ns, err := shared.CompleteRelease(f, opts.Release)
 			if err != nil {
 				return err
 			}
@@ -54,7 +50,7 @@ ready replicas, kstatus state and last change. Exit status 1 when any component 
 		},
 	}
 	cmdutil.AddOutputFlag(cmd, &opts.Output)
-	cmd.Flags().StringVar(&opts.Release, "release", render.DefaultRelease, "Release name")
+	shared.AddReleaseFlag(cmd, &opts.Release)
 	return cmd
 }
 

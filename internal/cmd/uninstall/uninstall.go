@@ -17,7 +17,6 @@ import (
 	"github.com/resimate/resimatectl/internal/install"
 	"github.com/resimate/resimatectl/internal/iostreams"
 	"github.com/resimate/resimatectl/internal/output"
-	"github.com/resimate/resimatectl/internal/render"
 	"github.com/resimate/resimatectl/internal/ui"
 )
 
@@ -51,10 +50,7 @@ for --purge when no terminal can answer.`,
 			if err := output.Validate(opts.Output); err != nil {
 				return &cmdutil.FlagError{Err: err}
 			}
-			if err := render.ValidateReleaseName(opts.Release); err != nil {
-				return &cmdutil.FlagError{Err: err}
-			}
-			ns, err := f.Namespace(render.DefaultNamespace)
+			ns, err := shared.CompleteRelease(f, opts.Release)
 			if err != nil {
 				return err
 			}
@@ -69,7 +65,7 @@ for --purge when no terminal can answer.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Release, "release", render.DefaultRelease, "Release name")
+	shared.AddReleaseFlag(cmd, &opts.Release)
 	cmdutil.PositiveDurationVar(cmd, &opts.Timeout, "timeout", 5*time.Minute, "How long to wait for the objects to be gone")
 	fl.BoolVar(&opts.Purge, "purge", false, "Also delete volumes, generated secrets and the install record")
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "Do not ask for confirmation")
