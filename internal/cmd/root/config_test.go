@@ -2,8 +2,10 @@ package root_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -114,4 +116,20 @@ func TestUnknownConfigKeysAreRefused(t *testing.T) {
 	writeConfig(t, dir, "log-level: info\npreflight:\n  profile: aws\n  ignore-checks: [dns]\nmigrate:\n  firebase:\n    auth:\n      batch-size: 5\n")
 	r := run(t, "version")
 	assert.Equal(t, 0, r.code, r.err)
+}
+
+// Every command's JSON log names the operation and ends with its duration, in the platform's
+// log format.
+func TestJSONLogNamesTheOperationAndItsDuration(t *testing.T) {
+	isolateConfig(t)
+	r := run(t, "render", "--profile", "local", "--log-format", "json", "--log-level", "info")
+	require.Equal(t, 0, r.code, r.err)
+	var last map[string]any
+	lines := strings.Split(strings.TrimSpace(r.err), "\n")
+	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &last), r.err)
+	assert.Equal(t, "render", last["operation"])
+	assert.Equal(t, "finished", last["message"])
+	assert.Equal(t, "resimatectl", last["service"])
+	assert.Contains(t, last, "duration_ms")
+	assert.Contains(t, last, "timestamp")
 }
