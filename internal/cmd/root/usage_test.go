@@ -48,6 +48,8 @@ func TestUsageErrorsExitTwoEverywhere(t *testing.T) {
 		{"migrate firebase auth --from-file " + export + " --batch-size 0", `must be at least 1`},
 		{"migrate firebase auth --from-file " + export + " --hash-config " + hash + " --hash-key YWJjZGVmZ2hpamts", "give the hash parameters once"},
 		{"migrate firebase auth --from-file " + export + " --hash-config " + hash + " --kratos-admin-url http://127.0.0.1:1 --ledger-url postgres://127.0.0.1:1/x", "the hash parameters must be proven before anything is written"},
+		{"migrate firebase firestore --schema-only --tenant=", "--tenant is empty"},
+		{"migrate firebase firestore --schema-only --tenant=adv'q", `tenant "adv'q": use lower-case letters, digits and _`},
 		{"completion tcsh", `unknown shell "tcsh": use bash, fish, powershell, zsh`},
 	} {
 		r := run(t, strings.Fields(c.args)...)

@@ -8,6 +8,10 @@ import (
 	"strings"
 )
 
+// hashConfigField is one "key: value" (or key = value) of a hash config, the key and the value
+// each bare or in single or double quotes: the console's block, YAML and JSON all fit.
+var hashConfigField = regexp.MustCompile(`["']?([a-z_0-9]+)["']?\s*[:=]\s*["']?([^"',\s}]+)["']?`)
+
 // ParseHashConfig reads the password hash parameters from a file: either the block the Firebase
 // console shows (hash_config { algorithm: SCRYPT, base64_signer_key: ..., ... }) or YAML/JSON
 // with the same keys.
@@ -17,16 +21,19 @@ func ParseHashConfig(path string) (*HashParams, error) {
 		return nil, err
 	}
 	fields := map[string]string{}
-	re := regexp.MustCompile(`"?([a-z_0-9]+)"?\s*[:=]\s*"?([^",\s}]+)"?`)
-	for _, m := range re.FindAllStringSubmatch(string(data), -1) {
+	for _, m := range hashConfigField.FindAllStringSubmatch(string(data), -1) {
 		fields[m[1]] = m[2]
 	}
 	if a := fields["algorithm"]; a != "" && !strings.EqualFold(a, "SCRYPT") {
 		return nil, fmt.Errorf("%s: algorithm %s: only Firebase's SCRYPT is supported", path, a)
 	}
-	rounds, _ := strconv.Atoi(fields["rounds"])
-	mem, _ := strconv.Atoi(fields["mem_cost"])
-	p, err := NewHashParams(fields["base64_signer_key"], fields["base64_salt_separator"], rounds, mem)
+	var numbers [2]int
+	for i, key := range []string{"rounds", "mem_cost"} {
+		if numbers[i], err = strconv.Atoi(fields[key]); err != nil {
+			return nil, fmt.Errorf("%s: %s: %q is not a whole number", path, key, fields[key])
+		}
+	}
+	p, err := NewHashParams(fields["base64_signer_key"], fields["base64_salt_separator"], numbers[0], numbers[1])
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

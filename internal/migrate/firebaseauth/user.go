@@ -54,14 +54,8 @@ func decodeBase64(s string) ([]byte, error) {
 			return b, nil
 		}
 	}
-	return nil, fmt.Errorf("not base64: %q", abbreviate(s))
-}
-
-func abbreviate(s string) string {
-	if len(s) > 12 {
-		return s[:12] + "…"
-	}
-	return s
+	// The value is a secret or part of one (a signer key, a password hash): never quote it.
+	return nil, fmt.Errorf("not base64 (%d characters)", len(s))
 }
 
 // millis parses Firebase's epoch-milliseconds timestamps ("1712345678901").

@@ -31,6 +31,9 @@ var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // TenantSchema returns the schema of a tenant, refusing names that are not plain identifiers.
 func TenantSchema(tenant string) (string, error) {
+	if tenant == "" {
+		return "", fmt.Errorf("--tenant is empty: name the tenant whose schema (tenant_<name>) receives the documents")
+	}
 	s := "tenant_" + tenant
 	if !identifier.MatchString(s) {
 		return "", fmt.Errorf("tenant %q: use lower-case letters, digits and _", tenant)
