@@ -189,9 +189,26 @@ func PrintError(f *cmdutil.Factory, err error) int {
 			err = &cmdutil.FlagError{Err: err}
 			msg += " (see 'resimatectl --help')"
 		}
-		fmt.Fprintf(f.IOStreams.ErrOut, "Error: %s\n", errtext.OneLine(msg))
+		fmt.Fprint(f.IOStreams.ErrOut, "Error: "+errorLines(err, msg, f.Redactor.String))
 	}
 	return cmdutil.ExitCode(err)
+}
+
+// errorLines is an error's message on one line; several problems joined into one error (a
+// mapping file's, say) get a line each under the one-line summary.
+func errorLines(err error, msg string, redact func(string) string) string {
+	var joined interface{ Unwrap() []error }
+	if !errors.As(err, &joined) || len(joined.Unwrap()) < 2 {
+		return errtext.OneLine(msg) + "\n"
+	}
+	problems := joined.Unwrap()
+	prefix := strings.TrimSuffix(msg, redact(errors.Join(problems...).Error()))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s%d problems:\n", errtext.OneLine(prefix)+" ", len(problems))
+	for _, p := range problems {
+		fmt.Fprintf(&b, "  - %s\n", errtext.OneLine(redact(p.Error())))
+	}
+	return b.String()
 }
 
 // interruptMessage says what was interrupted, without the "context canceled" noise the

@@ -98,18 +98,30 @@ func (s *FileSource) Users(ctx context.Context, fn func(User) error) error {
 		return err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return err
+	} else if st.IsDir() {
+		return fmt.Errorf("%s is a folder: give the file 'firebase auth:export' wrote", s.Path)
+	}
 	format := s.Format
 	if format == "" {
 		format = strings.TrimPrefix(strings.ToLower(filepath.Ext(s.Path)), ".")
 	}
-	switch format {
-	case "json":
-		return readJSON(f, filepath.Base(s.Path), fn)
-	case "csv":
-		return readCSV(f, filepath.Base(s.Path), fn)
+	read := map[string]func(io.Reader, string, func(User) error) error{"json": readJSON, "csv": readCSV}[format]
+	if read == nil {
+		return fmt.Errorf("%s: unknown export format %q: use a .json or .csv file from 'firebase auth:export'", s.Path, format)
 	}
-	return fmt.Errorf("%s: unknown export format %q: use a .json or .csv file from 'firebase auth:export'", s.Path, format)
+	users := 0
+	err = read(f, filepath.Base(s.Path), func(u User) error { users++; return fn(u) })
+	if errors.Is(err, errEmptyFile) || (err == nil && users == 0) {
+		// An empty file and an export that lists nobody are the same mistake, said the same way.
+		return fmt.Errorf("%s holds no users: is it the file 'firebase auth:export' wrote?", s.Path)
+	}
+	return err
 }
+
+// errEmptyFile is a file with nothing in it.
+var errEmptyFile = errors.New("empty file")
 
 // exportedUser is a user of an auth:export JSON file.
 type exportedUser struct {
@@ -180,6 +192,9 @@ func readJSON(r io.Reader, name string, fn func(User) error) error {
 
 func expectDelim(dec *json.Decoder, d json.Delim, name string) error {
 	tok, err := dec.Token()
+	if errors.Is(err, io.EOF) && dec.InputOffset() == 0 {
+		return errEmptyFile
+	}
 	if err != nil {
 		return fmt.Errorf("%s: not an auth:export JSON file: %w", name, err)
 	}
@@ -271,7 +286,7 @@ func csvUser(rec []string, origin string) (User, error) {
 	fail := func(field string, err error) (User, error) {
 		return u, fmt.Errorf("%s (uid %s): field %s: %w", origin, u.UID, field, err)
 	}
-	if len(rec) < colPhone {
+	if len(rec) < colPhone+1 {
 		return u, fmt.Errorf("%s: %d fields, an auth:export CSV line has at least %d", origin, len(rec), colPhone+1)
 	}
 	if u.UID == "" {

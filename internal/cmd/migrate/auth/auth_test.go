@@ -138,3 +138,30 @@ func nextToken(link string) string {
 	}
 	return ""
 }
+
+// Files that hold no users, or not a user per line, say so through the real binary, with the
+// same words for an empty file and an empty export.
+func TestExportFilesWithoutUsers(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+		return p
+	}
+	short := strings.Repeat("x,", 24) + "x" // 25 fields
+	for path, want := range map[string]string{
+		write("empty.json", ""):            "empty.json holds no users",
+		write("nobody.json", "{}"):         "nobody.json holds no users",
+		write("none.json", `{"users":[]}`): "none.json holds no users",
+		write("empty.csv", ""):             "empty.csv holds no users",
+		write("short.csv", short+"\n"):     "short.csv line 1: 25 fields, an auth:export CSV line has at least 26",
+		dir:                                dir + " is a folder",
+	} {
+		cmd := exec.Command(testenv.Binary(t), "migrate", "firebase", "auth", "--from-file", path, "--dry-run")
+		cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
+		out, err := cmd.CombinedOutput()
+		require.Error(t, err, path)
+		assert.Equal(t, 1, cmd.ProcessState.ExitCode(), "%s: %s", path, out)
+		assert.Contains(t, string(out), want, path)
+	}
+}

@@ -309,3 +309,18 @@ func TestGenerateMappingFromExport(t *testing.T) {
 	assert.Equal(t, []fsmig.Column{{Field: "email", Type: "text"}, {Field: "extra", Type: "jsonb"}}, m.Tables[1].Columns)
 	assert.Equal(t, []fsmig.Column{{Field: "name", Type: "text"}}, m.Tables[0].Columns, "sent has two types in the sample: it stays in data")
 }
+
+// Every problem of a mapping file is on a line of its own under one summary.
+func TestMappingProblemsOneLineEach(t *testing.T) {
+	mapping := filepath.Join(t.TempDir(), "mapping.yaml")
+	require.NoError(t, os.WriteFile(mapping, []byte("version: 1\ntables:\n  - table: campaigns\n    collection: campaigns\n    columns:\n"+
+		"      - {field: name, type: integer}\n      - {field: name, type: text}\n"), 0o600))
+	cmd := exec.Command(testenv.Binary(t), "migrate", "firebase", "firestore", "--mapping", mapping, "--schema-only")
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Equal(t, "Error: "+mapping+": 3 problems:\n"+
+		"  - tables[0].columns[0].type: unknown column type \"integer\" (one of: bigint, boolean, bytea, double, geopoint, jsonb, reference, text, timestamptz)\n"+
+		"  - tables[0].columns[1].field: field \"name\" is mapped twice\n"+
+		"  - tables[0].columns[1].column: column \"name\" is used twice\n", string(out))
+}
