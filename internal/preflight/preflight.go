@@ -287,7 +287,6 @@ func IDs(checks []*Check) []string {
 type Params struct {
 	Profile   string
 	Namespace string
-	Release   string
 	// Ignore lists check ids whose failures become warnings.
 	Ignore []string
 	// Offline skips the checks that reach the internet.

@@ -30,7 +30,7 @@ func options(cfg func() (*rest.Config, error), profile string, set ...string) (*
 	return &Options{
 		IO: streams, Kube: kube.ForConfig(cfg()), Output: output.Table,
 		Chart:     render.Options{Profile: profile, Namespace: "resimate", Set: append([]string{"global.domain=localhost"}, set...)},
-		Preflight: preflight.Params{Profile: profile, Namespace: "resimate", Release: render.DefaultRelease, Offline: true},
+		Preflight: preflight.Params{Profile: profile, Namespace: "resimate", Offline: true},
 	}, out
 }
 

@@ -89,7 +89,7 @@ func CompletePreflight(f *cmdutil.Factory, p *preflight.Params, chart render.Opt
 	if p.PostgresURL != "" {
 		f.Redactor.RegisterURLPassword(p.PostgresURL)
 	}
-	p.Profile, p.Namespace, p.Release = chart.Profile, chart.Namespace, chart.ReleaseName
+	p.Profile, p.Namespace = chart.Profile, chart.Namespace
 	return nil
 }
 
