@@ -15,7 +15,6 @@ type Progress struct {
 	on    bool
 	noun  string
 	start time.Time
-	now   func() time.Time
 
 	mu       sync.Mutex
 	lastDraw time.Time
@@ -25,7 +24,7 @@ type Progress struct {
 // NewProgress returns a progress line counting noun ("users", "documents") on w, shown only
 // when terminal is true.
 func NewProgress(w io.Writer, terminal bool, noun string) *Progress {
-	return &Progress{w: w, on: terminal, noun: noun, start: time.Now(), now: time.Now}
+	return &Progress{w: w, on: terminal, noun: noun, start: time.Now()}
 }
 
 // Update shows done of total (total 0: not known) and what is being worked on (may be "").
@@ -35,7 +34,7 @@ func (p *Progress) Update(done, total int64, detail string) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := p.now()
+	now := time.Now()
 	if p.drawn && now.Sub(p.lastDraw) < 100*time.Millisecond && (total == 0 || done < total) {
 		return
 	}
