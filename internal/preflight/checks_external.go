@@ -1,7 +1,6 @@
 package preflight
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,8 +22,8 @@ func checkExternalPostgres(ctx context.Context, t *Target) Outcome {
 	if t.PostgresURL == "" {
 		return Failf("no credentials for the external PostgreSQL at %s:%v: pass --postgres-url", t.str("postgres", "external", "host"), t.value("postgres", "external", "port"))
 	}
-	mode := t.str("postgres", "external", "sslmode")
-	cfg, err := pgx.ParseConfig(withSSLMode(t.PostgresURL, mode))
+	dsn, sslmode := withSSLMode(t.PostgresURL, t.str("postgres", "external", "sslmode"))
+	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return Failf("--postgres-url is not a PostgreSQL URL: %v", redactURLError(err))
 	}
@@ -50,7 +49,7 @@ func checkExternalPostgres(ctx context.Context, t *Target) Outcome {
 		if errors.As(err, &pgErr) && pgErr.Code == "3D000" {
 			return Failf("PostgreSQL at %s has no database %q", addr, cfg.Database)
 		}
-		return Failf("cannot connect to PostgreSQL at %s as %q with sslmode %s: %v", addr, cfg.User, sslModeOf(t.PostgresURL, mode), shortErr(err))
+		return Failf("cannot connect to PostgreSQL at %s as %q with sslmode %s: %v", addr, cfg.User, sslmode, shortErr(err))
 	}
 	defer db.Close(context.Background())
 
@@ -84,31 +83,26 @@ func pgMessage(err error) string {
 }
 
 // withSSLMode gives a URL or key=value DSN the sslmode the values name, unless it names one
-// itself: pgx's default ("prefer") would take an unverified or even a plain connection where
-// the platform will insist on TLS.
-func withSSLMode(dsn, mode string) string {
-	if mode == "" || strings.Contains(dsn, "sslmode=") {
-		return dsn
+// itself, and says which sslmode the connection uses: pgx's default ("prefer") would take an
+// unverified or even a plain connection where the platform will insist on TLS.
+func withSSLMode(dsn, mode string) (string, string) {
+	if i := strings.Index(dsn, "sslmode="); i >= 0 {
+		named := dsn[i+len("sslmode="):]
+		if j := strings.IndexAny(named, "& "); j >= 0 {
+			named = named[:j]
+		}
+		return dsn, named
+	}
+	if mode == "" {
+		return dsn, "prefer"
 	}
 	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
 		q := u.Query()
 		q.Set("sslmode", mode)
 		u.RawQuery = q.Encode()
-		return u.String()
+		return u.String(), mode
 	}
-	return dsn + " sslmode=" + mode
-}
-
-// sslModeOf says which sslmode a connection used, for its error message.
-func sslModeOf(dsn, mode string) string {
-	if i := strings.Index(dsn, "sslmode="); i >= 0 {
-		rest := dsn[i+len("sslmode="):]
-		if j := strings.IndexAny(rest, "& "); j >= 0 {
-			rest = rest[:j]
-		}
-		return rest
-	}
-	return cmp.Or(mode, "prefer")
+	return dsn + " sslmode=" + mode, mode
 }
 
 // redactURLError keeps pgx's parse errors from echoing the URL (and its password).

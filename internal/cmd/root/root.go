@@ -194,15 +194,19 @@ func PrintError(f *cmdutil.Factory, err error) int {
 	return cmdutil.ExitCode(err)
 }
 
-// errorLines is an error's message on one line; several problems joined into one error (a
-// mapping file's, say) get a line each under the one-line summary.
+// errorLines is an error's message on one line; several problems joined into one error with
+// errors.Join (a mapping file's, say) get a line each under the one-line summary. An error that
+// merely wraps two causes (fmt.Errorf with two %w) stays one line.
 func errorLines(err error, msg string, redact func(string) string) string {
-	var joined interface{ Unwrap() []error }
-	if !errors.As(err, &joined) || len(joined.Unwrap()) < 2 {
+	var joined interface {
+		error
+		Unwrap() []error
+	}
+	if !errors.As(err, &joined) || len(joined.Unwrap()) < 2 || joined.Error() != errors.Join(joined.Unwrap()...).Error() {
 		return errtext.OneLine(msg) + "\n"
 	}
 	problems := joined.Unwrap()
-	prefix := strings.TrimSuffix(msg, redact(errors.Join(problems...).Error()))
+	prefix := strings.TrimSuffix(msg, redact(joined.Error()))
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s%d problems:\n", errtext.OneLine(prefix)+" ", len(problems))
 	for _, p := range problems {
