@@ -177,9 +177,15 @@ up_kubernetes() {
   up_kwok
   up_bare_apiserver
   kubectl apply --server-side -f "$CONF/cluster-base.yaml" >/dev/null
-  # The cluster is usable once the simulated nodes are Ready and the default ServiceAccount exists.
+  # The cluster is usable once the simulated nodes are Ready, the node controller has lifted its
+  # not-ready taint, and the default ServiceAccount exists.
   wait_until kwok 60 kubectl wait --for=condition=Ready node --all --timeout=2s
+  wait_until kube-controller-manager 60 no_node_tainted_not_ready
   wait_until kube-controller-manager 60 kubectl get serviceaccount default -n default
+}
+
+no_node_tainted_not_ready() {
+  ! kubectl get nodes -o jsonpath='{.items[*].spec.taints[*].key}' | grep -q node.kubernetes.io/not-ready
 }
 
 # --- Ory Kratos -----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,7 +75,8 @@ func (f *FS) Open(name string) (fs.File, error) {
 	return &file{r: r, info: info{name: path.Base(name), size: r.Attrs.Size, mod: r.Attrs.LastModified}}, nil
 }
 
-// ReadDir lists the objects and "folders" directly under name.
+// ReadDir lists the objects and "folders" directly under name, sorted by name as fs.ReadDirFS
+// requires (a listing page gives objects and folders apart).
 func (f *FS) ReadDir(name string) ([]fs.DirEntry, error) {
 	obj, err := f.object("readdir", name)
 	if err != nil {
@@ -89,6 +91,7 @@ func (f *FS) ReadDir(name string) ([]fs.DirEntry, error) {
 	for {
 		a, err := it.Next()
 		if errors.Is(err, iterator.Done) {
+			slices.SortFunc(out, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 			return out, nil
 		}
 		if err != nil {

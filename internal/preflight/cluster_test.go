@@ -191,13 +191,15 @@ func TestSmallNodePoolFailsCapacityWithTheNumbers(t *testing.T) {
 		name := node.Name
 		t.Cleanup(func() { _ = cs.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
 	}
-	testenv.Eventually(t, 30*time.Second, "small nodes Ready", func() (bool, error) {
+	// The node controller lifts its node.kubernetes.io/not-ready taint a moment after kwok
+	// reports Ready: wait for both, or the nodes count as tainted.
+	testenv.Eventually(t, 30*time.Second, "small nodes Ready and untainted by the node controller", func() (bool, error) {
 		list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "pool=" + pool})
 		if err != nil || len(list.Items) != 2 {
 			return false, err
 		}
 		for _, n := range list.Items {
-			if !nodeReady(n) {
+			if !nodeReady(n) || len(n.Spec.Taints) != 1 {
 				return false, nil
 			}
 		}
