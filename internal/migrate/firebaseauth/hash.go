@@ -59,6 +59,19 @@ func (p HashParams) Verify(password string, salt, hash []byte) (bool, error) {
 	return subtle.ConstantTimeCompare(got, hash) == 1, nil
 }
 
+// CheckShape refuses a hash and salt that Firebase's scrypt cannot have produced with these
+// parameters: the hash is the signer key encrypted, so exactly as long, and every hash is salted.
+// Such a user imported could never sign in.
+func (p HashParams) CheckShape(hash, salt []byte) error {
+	switch {
+	case len(salt) == 0:
+		return errors.New("password hash without a salt: Firebase salts every scrypt hash, so this one is damaged")
+	case len(hash) != len(p.SignerKey):
+		return fmt.Errorf("password hash of %d bytes: Firebase's scrypt hashes of this project are %d bytes (the signer key's length), so this one is damaged", len(hash), len(p.SignerKey))
+	}
+	return nil
+}
+
 // KratosHash is the string Kratos imports a Firebase scrypt hash as; every part standard, padded
 // base64: $firescrypt$ln=<mem_cost>,r=<rounds>,p=1$<salt>$<hash>$<salt separator>$<signer key>.
 func (p HashParams) KratosHash(hash, salt []byte) string {

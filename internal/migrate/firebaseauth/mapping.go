@@ -47,7 +47,8 @@ type Prepared struct {
 
 // Prepare maps every user, rejecting (never dropping) those that cannot be imported: no email
 // and no phone, an invalid email, an email that differs from an earlier user's only in case, a
-// password with no hash parameters, a provider with no mapping.
+// password with no hash parameters or a hash Firebase's scrypt cannot have made, a provider with
+// no mapping.
 func (m *Mapping) Prepare(users []User) *Prepared {
 	p := &Prepared{Identities: map[string]*kratos.CreateIdentityBody{}, Users: map[string]*User{}}
 	seenEmail := map[string]string{} // lower-cased email -> uid
@@ -119,6 +120,9 @@ func (m *Mapping) identity(u *User) (*kratos.CreateIdentityBody, error) {
 	if u.HasPassword() {
 		if m.Hash == nil {
 			return nil, fmt.Errorf("has a password but no hash parameters were given (--hash-key, --salt-separator, --rounds, --mem-cost)")
+		}
+		if err := m.Hash.CheckShape(u.PasswordHash, u.PasswordSalt); err != nil {
+			return nil, err
 		}
 		h := m.Hash.KratosHash(u.PasswordHash, u.PasswordSalt)
 		creds.Password = &kratos.IdentityWithCredentialsPassword{Config: &kratos.IdentityWithCredentialsPasswordConfig{HashedPassword: &h}}

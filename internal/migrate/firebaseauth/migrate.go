@@ -2,6 +2,7 @@ package firebaseauth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -71,8 +72,8 @@ type Run struct {
 // Execute reads every user, validates and maps them, checks the canaries, and imports.
 func (r *Run) Execute(ctx context.Context) (*Report, error) {
 	start := time.Now()
-	var users []User
-	if err := r.Source.Users(ctx, func(u User) error { users = append(users, u); return nil }); err != nil {
+	users, err := readUsers(ctx, r.Source)
+	if err != nil {
 		return nil, err
 	}
 	anyPassword := false
@@ -98,7 +99,6 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		}
 		rep.Totals["importable"] = len(prepared.Order)
 	} else {
-		var err error
 		outcomes, err = r.Importer.Run(ctx, prepared)
 		if err != nil {
 			return nil, err
@@ -123,6 +123,32 @@ func (r *Run) Execute(ctx context.Context) (*Report, error) {
 		rep.PerSecond = float64(n) / d.Seconds()
 	}
 	return rep, nil
+}
+
+// readUsers reads the whole source and refuses one that lists a uid twice, naming every pair,
+// before anything is written: which of the two is the user cannot be guessed, and importing
+// either would lose the other.
+func readUsers(ctx context.Context, src Source) ([]User, error) {
+	var users []User
+	first := map[string]string{} // uid -> origin of its first record
+	var dups []error
+	err := src.Users(ctx, func(u User) error {
+		if origin, seen := first[u.UID]; seen {
+			dups = append(dups, fmt.Errorf("%s and %s have the same uid %s", origin, u.Origin, u.UID))
+			return nil
+		}
+		first[u.UID] = u.Origin
+		users = append(users, u)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(dups) > 0 {
+		return nil, fmt.Errorf("%s gives a uid to more than one user, and which record is right cannot be guessed; nothing was imported: fix the export and run again: %w",
+			src.Describe(), errors.Join(dups...))
+	}
+	return users, nil
 }
 
 // checkCanaries verifies each canary's password against its stored hash with the given

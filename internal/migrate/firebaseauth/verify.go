@@ -18,8 +18,8 @@ type Difference struct {
 // Verify re-reads the source and Kratos and compares every importable user's traits, state,
 // verified address and credential types.
 func Verify(ctx context.Context, r *Run) (int, []Difference, error) {
-	var users []User
-	if err := r.Source.Users(ctx, func(u User) error { users = append(users, u); return nil }); err != nil {
+	users, err := readUsers(ctx, r.Source)
+	if err != nil {
 		return 0, nil, err
 	}
 	prepared := r.Mapping.Prepare(users)

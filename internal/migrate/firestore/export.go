@@ -2,6 +2,8 @@ package firestore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -39,7 +41,7 @@ type exportFile struct {
 }
 
 func (s *ExportSource) Documents(ctx context.Context, fn func(Document) error) error {
-	files, err := s.outputFiles()
+	files, _, err := s.outputFiles()
 	if err != nil {
 		return err
 	}
@@ -51,34 +53,64 @@ func (s *ExportSource) Documents(ctx context.Context, fn func(Document) error) e
 	return nil
 }
 
-// outputFiles reads the overall metadata and the per-kind metadata it names.
-func (s *ExportSource) outputFiles() ([]exportFile, error) {
+// Fingerprint names the export by what it holds, for the checkpoint: a SHA-256 of its metadata
+// files and of the names and sizes of its output files. Another export in a folder of the same
+// name is another source; the same export copied elsewhere is the same one. The output files
+// are not read for it: an export is written once, and its metadata counts what they hold.
+func (s *ExportSource) Fingerprint() (string, error) {
+	files, metadata, err := s.outputFiles()
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, name := range metadata {
+		data, err := fs.ReadFile(s.Files, name)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", s.Name, err)
+		}
+		fmt.Fprintf(h, "%s %d\n", name, len(data))
+		h.Write(data)
+	}
+	for _, f := range files {
+		st, err := fs.Stat(s.Files, f.path)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", s.Name, err)
+		}
+		fmt.Fprintf(h, "%s %d\n", f.path, st.Size())
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// outputFiles reads the overall metadata and the per-kind metadata it names; metadata is the
+// paths of those metadata files.
+func (s *ExportSource) outputFiles() (files []exportFile, metadata []string, err error) {
 	matches, err := fs.Glob(s.Files, "*.overall_export_metadata")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(matches) != 1 {
-		return nil, fmt.Errorf("%s: expected one *.overall_export_metadata file (the folder `gcloud firestore export` wrote), found %d", s.Name, len(matches))
+		return nil, nil, fmt.Errorf("%s: expected one *.overall_export_metadata file (the folder `gcloud firestore export` wrote), found %d", s.Name, len(matches))
 	}
 	overall := matches[0]
+	metadata = append(metadata, overall)
 	records, err := s.readLog(overall)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var files []exportFile
 	for _, rec := range records {
 		kinds, err := parseOverallMetadata(rec)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", s.Name, overall, err)
+			return nil, nil, fmt.Errorf("%s: %s: %w", s.Name, overall, err)
 		}
 		for _, k := range kinds {
+			metadata = append(metadata, k.path)
 			data, err := fs.ReadFile(s.Files, k.path)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", s.Name, err)
+				return nil, nil, fmt.Errorf("%s: %w", s.Name, err)
 			}
 			outputs, err := parseKindMetadata(data)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %s: %w", s.Name, k.path, err)
+				return nil, nil, fmt.Errorf("%s: %s: %w", s.Name, k.path, err)
 			}
 			dir := path.Dir(k.path)
 			for _, o := range outputs {
@@ -91,9 +123,9 @@ func (s *ExportSource) outputFiles() ([]exportFile, error) {
 		}
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("%s: %s names no output files", s.Name, overall)
+		return nil, nil, fmt.Errorf("%s: %s names no output files", s.Name, overall)
 	}
-	return files, nil
+	return files, metadata, nil
 }
 
 // readLog returns every record of a small LevelDB log file (the overall metadata).
@@ -129,9 +161,16 @@ func (s *ExportSource) readOutput(ctx context.Context, f exportFile, fn func(Doc
 		}
 		n++
 		doc, err := ParseEntity(rec)
+		if err == nil {
+			err = CheckPath(doc.Path)
+		}
+		if err == nil {
+			err = checkFields(doc.Fields)
+		}
 		if err != nil {
 			return fmt.Errorf("record %d (block at offset %d): %w", n, offset, err)
 		}
+		doc.Origin = fmt.Sprintf("%s record %d", f.path, n)
 		return fn(doc)
 	})
 	if err == nil && f.bytes >= 0 && size != f.bytes {

@@ -68,7 +68,9 @@ type batch struct {
 	group   string
 }
 
-// Load streams src into the tables.
+// Load streams src into the tables; a path the source gives twice stops it (UniquePaths). Nothing is created before the source has answered: the
+// schema, the staging tables and the checkpoint are set up when the first document arrives (or
+// the source turns out empty), so a source that cannot be read leaves the database as it was.
 func (l *Loader) Load(ctx context.Context, src Source) (Stats, error) {
 	st := Stats{Tables: map[string]int64{}}
 	conn, err := l.Pool.Acquire(ctx)
@@ -77,43 +79,14 @@ func (l *Loader) Load(ctx context.Context, src Source) (Stats, error) {
 	}
 	defer conn.Release()
 	p := l.Plan
-	if st.Schema, err = p.Migrate(ctx, conn.Conn()); err != nil {
-		return st, err
-	}
-	if err := p.dropForeignKeys(ctx, conn.Conn()); err != nil {
-		return st, err
-	}
-	for _, t := range p.allTables() {
-		_, err := conn.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s)`, quote(stagingName(t)), p.qualified(t.name)))
-		if err != nil {
-			return st, err
-		}
-	}
-	var done int64
-	err = conn.QueryRow(ctx, `SELECT coalesce((SELECT documents FROM resimate_migration.firestore_checkpoints WHERE target = $1 AND source = $2), 0)`,
-		p.Schema, l.SourceKey).Scan(&done)
-	if err != nil {
-		return st, err
-	}
-	// Earlier rejects are tried again even before the checkpoint: the source may have been fixed.
-	retry := map[string]bool{}
-	rows, err := conn.Query(ctx, `SELECT path FROM `+p.qualified(RejectsTable))
-	if err != nil {
-		return st, err
-	}
-	for rows.Next() {
-		var path string
-		if err := rows.Scan(&path); err != nil {
-			return st, err
-		}
-		retry[path] = true
-	}
-	if err := rows.Err(); err != nil {
-		return st, err
-	}
-	hadRejects := len(retry) > 0
 	size := max(l.BatchSize, 1)
-
+	var (
+		started    bool
+		done       int64           // documents the checkpoint counts (the committer moves it)
+		skip       int64           // what it counted at the start
+		retry      map[string]bool // earlier rejects, tried again even before the checkpoint
+		hadRejects bool
+	)
 	// Reading and encoding run here while the previous batch commits on the other side of the
 	// channel: the two halves use different cores.
 	batches := make(chan *batch, 1)
@@ -122,7 +95,7 @@ func (l *Loader) Load(ctx context.Context, src Source) (Stats, error) {
 	free <- &batch{rows: map[*table][][]any{}}
 	committed := make(chan error, 1)
 	failed := make(chan struct{}) // closed when a commit fails: reading stops
-	go func() {
+	commitAll := func() {
 		var err error
 		for b := range batches {
 			if err == nil {
@@ -147,7 +120,18 @@ func (l *Loader) Load(ctx context.Context, src Source) (Stats, error) {
 			free <- b
 		}
 		committed <- err
-	}()
+	}
+	start := func() error {
+		started = true
+		var err error
+		if st.Schema, done, retry, err = l.prepare(ctx, conn.Conn()); err != nil {
+			return err
+		}
+		skip, hadRejects = done, len(retry) > 0
+		go commitAll()
+		return nil
+	}
+
 	var b *batch
 	send := func() {
 		if b != nil && b.n > 0 {
@@ -155,9 +139,13 @@ func (l *Loader) Load(ctx context.Context, src Source) (Stats, error) {
 			b = nil
 		}
 	}
-	skip := done
 	var read, skipped int64
-	err = src.Documents(ctx, func(d Document) error {
+	err = UniquePaths(src).Documents(ctx, func(d Document) error {
+		if !started {
+			if err := start(); err != nil {
+				return err
+			}
+		}
 		read++
 		past := read > skip
 		if !past && !retry[d.Path] {
@@ -191,6 +179,12 @@ func (l *Loader) Load(ctx context.Context, src Source) (Stats, error) {
 		}
 		return nil
 	})
+	if err == nil && !started {
+		err = start()
+	}
+	if !started {
+		return st, err
+	}
 	if err == nil {
 		send()
 	}
@@ -205,6 +199,43 @@ func (l *Loader) Load(ctx context.Context, src Source) (Stats, error) {
 	}
 	st.ForeignKeys, err = p.createForeignKeys(ctx, conn.Conn())
 	return st, err
+}
+
+// prepare applies the schema, drops the foreign keys for the load, makes the staging tables and
+// reads the checkpoint and the earlier rejects.
+func (l *Loader) prepare(ctx context.Context, conn *pgx.Conn) (schema SchemaVersion, done int64, retry map[string]bool, err error) {
+	p := l.Plan
+	if schema, err = p.Migrate(ctx, conn); err != nil {
+		return schema, 0, nil, err
+	}
+	if err := p.dropForeignKeys(ctx, conn); err != nil {
+		return schema, 0, nil, err
+	}
+	for _, t := range p.allTables() {
+		_, err := conn.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s)`, quote(stagingName(t)), p.qualified(t.name)))
+		if err != nil {
+			return schema, 0, nil, err
+		}
+	}
+	err = conn.QueryRow(ctx, `SELECT coalesce((SELECT documents FROM resimate_migration.firestore_checkpoints WHERE target = $1 AND source = $2), 0)`,
+		p.Schema, l.SourceKey).Scan(&done)
+	if err != nil {
+		return schema, 0, nil, err
+	}
+	retry = map[string]bool{}
+	rows, err := conn.Query(ctx, `SELECT path FROM `+p.qualified(RejectsTable))
+	if err != nil {
+		return schema, 0, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var path string
+		if err := rows.Scan(&path); err != nil {
+			return schema, 0, nil, err
+		}
+		retry[path] = true
+	}
+	return schema, done, retry, rows.Err()
 }
 
 // paths is the first column of rows: every row, table or reject, starts with the document's path.

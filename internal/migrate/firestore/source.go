@@ -11,15 +11,19 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	apiv1 "cloud.google.com/go/firestore/apiv1"
 	"cloud.google.com/go/firestore/apiv1/firestorepb"
+	"github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -43,7 +47,7 @@ func (s *NDJSONSource) Documents(ctx context.Context, fn func(Document) error) e
 		return err
 	}
 	defer f.Close()
-	return ReadNDJSON(f, s.Path, fn)
+	return ReadNDJSON(f, filepath.Base(s.Path), fn)
 }
 
 // ReadNDJSON parses r; errors name the line.
@@ -57,31 +61,11 @@ func ReadNDJSON(r io.Reader, name string, fn func(Document) error) error {
 		}
 		// One pass of the decoder over the whole line, into typed values: decoding each value
 		// on its own was most of a load's time.
-		var raw struct {
-			Path   string               `json:"path"`
-			Name   string               `json:"name"`
-			Fields map[string]restValue `json:"fields"`
-		}
-		dec := json.NewDecoder(bytes.NewReader(text))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&raw); err != nil {
+		doc, err := parseNDJSONLine(text)
+		if err != nil {
 			return fmt.Errorf("%s line %d: %w", name, line, err)
 		}
-		path := raw.Path
-		if path == "" {
-			path = DocumentPath(raw.Name)
-		}
-		if path == "" || strings.Count(path, "/")%2 != 1 {
-			return fmt.Errorf("%s line %d: %q is not a document path (collection/id[/collection/id...])", name, line, path)
-		}
-		doc := Document{Path: path, Fields: make(map[string]Value, len(raw.Fields))}
-		for k, v := range raw.Fields {
-			val, err := v.value()
-			if err != nil {
-				return fmt.Errorf("%s line %d: field %s: %w", name, line, k, err)
-			}
-			doc.Fields[k] = val
-		}
+		doc.Origin = name + " line " + strconv.Itoa(line)
 		if err := fn(doc); err != nil {
 			return err
 		}
@@ -90,6 +74,50 @@ func ReadNDJSON(r io.Reader, name string, fn func(Document) error) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
+}
+
+// parseNDJSONLine reads one document. Only what Firestore could have held passes: valid UTF-8, a
+// well-formed path or REST name, values in range.
+func parseNDJSONLine(text []byte) (Document, error) {
+	if !utf8.Valid(text) {
+		return Document{}, invalidUTF8(text)
+	}
+	var raw struct {
+		Path   string               `json:"path"`
+		Name   string               `json:"name"`
+		Fields map[string]restValue `json:"fields"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(text))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return Document{}, err
+	}
+	path := raw.Path
+	switch {
+	case raw.Path != "" && raw.Name != "":
+		return Document{}, errors.New(`give "path" or "name", not both`)
+	case raw.Name != "":
+		var err error
+		if path, err = ResourcePath(raw.Name); err != nil {
+			return Document{}, err
+		}
+	default:
+		if err := CheckPath(path); err != nil {
+			return Document{}, err
+		}
+	}
+	doc := Document{Path: path, Fields: make(map[string]Value, len(raw.Fields))}
+	for k, v := range raw.Fields {
+		val, err := v.value()
+		if err == nil {
+			err = checkValue(&val)
+		}
+		if err != nil {
+			return Document{}, fmt.Errorf("field %s: %w", k, err)
+		}
+		doc.Fields[k] = val
+	}
+	return doc, nil
 }
 
 // restValue is one value in Firestore's REST JSON form: exactly one of its fields is set.
@@ -159,7 +187,8 @@ func (v *restValue) value() (Value, error) {
 		b, err := base64.StdEncoding.DecodeString(*v.BytesValue)
 		return Value{Kind: Bytes, Bytes: b}, err
 	case v.ReferenceValue != nil:
-		return Value{Kind: Reference, Str: DocumentPath(*v.ReferenceValue)}, nil
+		p, err := ResourcePath(*v.ReferenceValue)
+		return Value{Kind: Reference, Str: p}, err
 	case v.GeoPointValue != nil:
 		return Value{Kind: GeoPoint, Lat: v.GeoPointValue.Latitude, Lng: v.GeoPointValue.Longitude}, nil
 	case v.ArrayValue != nil:
@@ -292,7 +321,7 @@ func (s *LiveSource) pages(ctx context.Context, emit func([]*firestorepb.Documen
 	}
 	root := s.root()
 	var after string
-	for {
+	for first := true; ; first = false {
 		q := &firestorepb.StructuredQuery{
 			From:    []*firestorepb.StructuredQuery_CollectionSelector{{AllDescendants: true}},
 			OrderBy: []*firestorepb.StructuredQuery_Order{{Field: &firestorepb.StructuredQuery_FieldReference{FieldPath: "__name__"}, Direction: firestorepb.StructuredQuery_ASCENDING}},
@@ -301,25 +330,9 @@ func (s *LiveSource) pages(ctx context.Context, emit func([]*firestorepb.Documen
 		if after != "" {
 			q.StartAt = &firestorepb.Cursor{Values: []*firestorepb.Value{{ValueType: &firestorepb.Value_ReferenceValue{ReferenceValue: after}}}}
 		}
-		stream, err := s.Client.RunQuery(ctx, &firestorepb.RunQueryRequest{
-			Parent:    root,
-			QueryType: &firestorepb.RunQueryRequest_StructuredQuery{StructuredQuery: q},
-		})
+		docs, err := s.page(ctx, root, q, first)
 		if err != nil {
-			return fmt.Errorf("querying %s: %w", s.Project, err)
-		}
-		var docs []*firestorepb.Document
-		for {
-			resp, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("querying %s: %w", s.Project, err)
-			}
-			if resp.Document != nil {
-				docs = append(docs, resp.Document)
-			}
+			return err
 		}
 		if len(docs) > 0 {
 			if err := emit(docs); err != nil {
@@ -330,6 +343,61 @@ func (s *LiveSource) pages(ctx context.Context, emit func([]*firestorepb.Documen
 			return nil
 		}
 		after = docs[len(docs)-1].Name
+	}
+}
+
+// FirstPageTimeout bounds the wait for the database's first page. Until it has come, a failure
+// is not retried either: an address that is wrong or unreachable fails the run in seconds,
+// before anything is written, instead of being retried for minutes.
+var FirstPageTimeout = 30 * time.Second
+
+// page runs one query and collects its documents.
+func (s *LiveSource) page(ctx context.Context, root string, q *firestorepb.StructuredQuery, first bool) ([]*firestorepb.Document, error) {
+	var opts []gax.CallOption
+	noAnswer := fmt.Errorf("no answer within %s", FirstPageTimeout)
+	if first {
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		timer := time.AfterFunc(FirstPageTimeout, func() { cancel(noAnswer) })
+		defer timer.Stop()
+		opts = append(opts, gax.WithRetry(func() gax.Retryer { return nil }))
+	}
+	failed := func(err error) error {
+		if !first {
+			return fmt.Errorf("querying %s: %w", s.Project, err)
+		}
+		msg := err.Error()
+		if context.Cause(ctx) == noAnswer {
+			msg = noAnswer.Error()
+		} else if st, ok := status.FromError(err); ok {
+			msg = st.Message()
+		}
+		where := "firestore.googleapis.com"
+		if h := os.Getenv("FIRESTORE_EMULATOR_HOST"); h != "" {
+			where = h + " (FIRESTORE_EMULATOR_HOST)"
+		}
+		return fmt.Errorf("cannot read Firestore of project %s at %s: %s", s.Project, where, msg)
+	}
+	stream, err := s.Client.RunQuery(ctx, &firestorepb.RunQueryRequest{
+		Parent:    root,
+		QueryType: &firestorepb.RunQueryRequest_StructuredQuery{StructuredQuery: q},
+	}, opts...)
+	if err != nil {
+		return nil, failed(err)
+	}
+	var docs []*firestorepb.Document
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return docs, nil
+		}
+		if err != nil {
+			return nil, failed(err)
+		}
+		if resp.Document != nil {
+			docs = append(docs, resp.Document)
+		}
 	}
 }
 

@@ -53,6 +53,9 @@ type Document struct {
 	// Path is the document's path under the database: "campaigns/c1/recipients/r1".
 	Path   string
 	Fields map[string]Value
+	// Origin says where a file source read it ("docs.ndjson line 7"), for messages; empty for
+	// the live source.
+	Origin string
 }
 
 // ID is the last segment of the path.

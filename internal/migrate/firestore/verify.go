@@ -36,19 +36,27 @@ type VerifyReport struct {
 // Verify reads every document of the source and of the target tables, puts each into the
 // canonical encoding (the target's rebuilt from its typed columns and data), and compares counts
 // and checksums per collection group and document by document. Rejected documents are
-// differences too, with their reason.
+// differences too, with their reason, and so is a path the source gives twice.
 func Verify(ctx context.Context, pool *pgxpool.Pool, plan *Plan, src Source) (*VerifyReport, error) {
 	type entry struct {
-		group string
-		sum   []byte
+		group  string
+		sum    []byte
+		origin string
 	}
 	source := map[string]entry{}
+	var twice []Difference
 	err := src.Documents(ctx, func(d Document) error {
 		data, err := EncodeFields(d.Fields)
 		if err != nil {
 			return err
 		}
-		source[d.Path] = entry{d.CollectionID(), Checksum(data)}
+		if first, dup := source[d.Path]; dup {
+			// The load stops at such a source; one loaded before the check existed holds one
+			// of the two.
+			twice = append(twice, Difference{d.Path, (&duplicateError{path: d.Path, first: first.origin, second: d.Origin}).Error()})
+			return nil
+		}
+		source[d.Path] = entry{d.CollectionID(), Checksum(data), d.Origin}
 		return nil
 	})
 	if err != nil {
@@ -56,7 +64,6 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, plan *Plan, src Source) (*V
 	}
 	target := map[string]entry{}
 	where := map[string]string{}
-	var twice []Difference
 	for _, t := range plan.allTables() {
 		rows, err := pool.Query(ctx, plan.selectSQL(t))
 		if err != nil {
@@ -77,7 +84,7 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, plan *Plan, src Source) (*V
 				twice = append(twice, Difference{d.Path, "in two tables: " + other + " and " + t.name})
 			}
 			where[d.Path] = t.name
-			target[d.Path] = entry{d.CollectionID(), Checksum(canon)}
+			target[d.Path] = entry{group: d.CollectionID(), sum: Checksum(canon)}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {

@@ -169,7 +169,12 @@ func (o *Options) run(ctx context.Context, needImporter, requireCanary bool) (*f
 	}
 	run.Canaries = canaries
 	if o.FromFile != "" {
-		run.Source, run.Project = &fa.FileSource{Path: o.FromFile, Format: o.Format}, "file:"+o.FromFile
+		// The ledger knows a file by its content, not its name.
+		digest, err := migrate.FileDigest(o.FromFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		run.Source, run.Project = &fa.FileSource{Path: o.FromFile, Format: o.Format}, "file "+digest
 	} else {
 		src, err := liveSource(ctx, o.Project, o.Credentials)
 		if err != nil {

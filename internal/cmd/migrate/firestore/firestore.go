@@ -118,7 +118,8 @@ func (o *Options) plan() (*fs.Plan, error) {
 	return fs.NewPlan(schema, m), nil
 }
 
-// source opens the one source the flags name; key names it in the checkpoint table.
+// source opens the one source the flags name; key names it in the checkpoint table: a file or
+// an export by its content, so that another one at the same place is another source.
 func (o *Options) source(ctx context.Context) (src fs.Source, key string, err error) {
 	if o.Project == "" && o.FromNDJSON == "" && o.FromExport == "" {
 		o.Project = os.Getenv("GOOGLE_CLOUD_PROJECT")
@@ -134,10 +135,11 @@ func (o *Options) source(ctx context.Context) (src fs.Source, key string, err er
 	}
 	switch {
 	case o.FromNDJSON != "":
-		if _, err := os.Stat(o.FromNDJSON); err != nil {
+		digest, err := migrate.FileDigest(o.FromNDJSON)
+		if err != nil {
 			return nil, "", err
 		}
-		return &fs.NDJSONSource{Path: o.FromNDJSON}, "ndjson:" + o.FromNDJSON, nil
+		return &fs.NDJSONSource{Path: o.FromNDJSON}, "ndjson " + digest, nil
 	case strings.HasPrefix(o.FromExport, "gs://"):
 		client, err := storage.NewClient(ctx, migrate.GoogleOptions(o.Credentials, "STORAGE_EMULATOR_HOST")...)
 		if err != nil {
@@ -147,18 +149,27 @@ func (o *Options) source(ctx context.Context) (src fs.Source, key string, err er
 		if err != nil {
 			return nil, "", &cmdutil.FlagError{Err: err}
 		}
-		return &fs.ExportSource{Files: files, Name: o.FromExport}, "export:" + o.FromExport, nil
+		return exportSource(&fs.ExportSource{Files: files, Name: o.FromExport})
 	case o.FromExport != "":
 		if st, err := os.Stat(o.FromExport); err != nil || !st.IsDir() {
 			return nil, "", fmt.Errorf("--from-export %s: not a folder", o.FromExport)
 		}
-		return &fs.ExportSource{Files: os.DirFS(o.FromExport), Name: o.FromExport}, "export:" + o.FromExport, nil
+		return exportSource(&fs.ExportSource{Files: os.DirFS(o.FromExport), Name: o.FromExport})
 	}
 	client, err := fs.NewLiveClient(ctx, migrate.GoogleOptions(o.Credentials, "FIRESTORE_EMULATOR_HOST")...)
 	if err != nil {
 		return nil, "", fmt.Errorf("opening Firestore of %s: %w", o.Project, err)
 	}
 	return &fs.LiveSource{Client: client, Project: o.Project, PageSize: o.PageSize}, "project:" + o.Project, nil
+}
+
+// exportSource keys an export by what it holds, not where it is.
+func exportSource(src *fs.ExportSource) (fs.Source, string, error) {
+	fingerprint, err := src.Fingerprint()
+	if err != nil {
+		return nil, "", err
+	}
+	return src, "export " + fingerprint, nil
 }
 
 func (o *Options) database(ctx context.Context) (*pgxpool.Pool, error) {
@@ -264,7 +275,7 @@ func generateMapping(ctx context.Context, o *Options, src fs.Source) error {
 func dryRunFirestore(ctx context.Context, o *Options, src fs.Source, plan *fs.Plan) error {
 	counts := map[string]int{}
 	total := 0
-	err := src.Documents(ctx, func(d fs.Document) error {
+	err := fs.UniquePaths(src).Documents(ctx, func(d fs.Document) error {
 		if _, err := fs.EncodeFields(d.Fields); err != nil {
 			return fmt.Errorf("%s: %w", d.Path, err)
 		}
