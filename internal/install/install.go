@@ -125,7 +125,7 @@ func Install(ctx context.Context, env *Env, opts Options) (*Result, error) {
 		return nil, err
 	}
 	if opts.DryRun {
-		return dryRun(env, rendered, res)
+		return dryRun(ctx, env, rendered, opts.Chart, res)
 	}
 
 	if err := kube.EnsureNamespace(ctx, c.Kube, ns, namespaceLabels); err != nil {
@@ -248,7 +248,7 @@ func applyRelease(ctx context.Context, env *Env, c *kube.Set, h *helm.Helm, rend
 			return nil, "", err
 		}
 	}
-	if latest != nil && latest.Info.Status == "deployed" && sameRendering(latest, rendered) {
+	if latest != nil && latest.Info.Status == "deployed" && sameRendering(ctx, latest, rendered, opts.Chart) {
 		statuses, err := health.Statuses(ctx, c.Dynamic, c.Mapper, ns, rendered.Objects)
 		if err == nil && len(health.NotReady(statuses)) == 0 {
 			return latest, "up-to-date", nil
@@ -315,8 +315,10 @@ func notReadyFromHelm(err error, objects []render.Object) []health.ComponentStat
 	return out
 }
 
-// sameRendering: the stored revision has exactly this chart version, values and manifest.
-func sameRendering(rel *releaseT, rendered *render.Result) bool {
+// sameRendering reports whether the release holds exactly this rendering: the same chart version,
+// values and manifest. The manifest may be the install's or the upgrade's rendering of them (they
+// differ only in what the first install alone sets, such as an autoscaled workload's replicas).
+func sameRendering(ctx context.Context, rel *releaseT, rendered *render.Result, opts render.Options) bool {
 	if rel.Chart == nil || rel.Chart.Metadata.Version != rendered.Chart.Metadata.Version {
 		return false
 	}
@@ -325,7 +327,13 @@ func sameRendering(rel *releaseT, rendered *render.Result) bool {
 	if err1 != nil || err2 != nil || string(a) != string(b) {
 		return false
 	}
-	return strings.TrimSpace(rel.Manifest) == strings.TrimSpace(rendered.ReleaseManifest)
+	held := strings.TrimSpace(rel.Manifest)
+	if held == strings.TrimSpace(rendered.ReleaseManifest) {
+		return true
+	}
+	opts.Upgrade = !opts.Upgrade
+	other, err := render.RenderValues(ctx, rendered.Chart, rendered.Values, opts)
+	return err == nil && held == strings.TrimSpace(other.ReleaseManifest)
 }
 
 // watcher reports component progress while Helm waits.
@@ -392,7 +400,7 @@ func (w *watcher) stop() []health.ComponentStatus {
 	return stuck
 }
 
-func dryRun(env *Env, rendered *render.Result, res *Result) (*Result, error) {
+func dryRun(ctx context.Context, env *Env, rendered *render.Result, opts render.Options, res *Result) (*Result, error) {
 	res.Action = "dry-run"
 	h, err := env.Helm(res.Namespace)
 	if err != nil {
@@ -405,7 +413,7 @@ func dryRun(env *Env, rendered *render.Result, res *Result) (*Result, error) {
 	switch {
 	case latest == nil:
 		res.Notes = append(res.Notes, fmt.Sprintf("would install release %s (revision 1) with %d objects", res.Release, len(rendered.Objects)))
-	case latest.Info.Status == "deployed" && sameRendering(latest, rendered):
+	case latest.Info.Status == "deployed" && sameRendering(ctx, latest, rendered, opts):
 		res.Notes = append(res.Notes, "already up to date: nothing would change")
 	default:
 		res.Notes = append(res.Notes, fmt.Sprintf("would upgrade release %s from revision %d (see 'resimatectl upgrade plan' for the diff)", res.Release, latest.Version))

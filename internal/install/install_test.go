@@ -146,6 +146,34 @@ func TestUpgradeAndAutomaticRollback(t *testing.T) {
 	}
 }
 
+// The HPA owns the replica count after the first install: an upgrade keeps what it chose.
+func TestUpgradeKeepsTheAutoscalersReplicaCount(t *testing.T) {
+	crds(t)
+	env, out := testEnv(t)
+	ns := testenv.Namespace(t, nil)
+	ctx := context.Background()
+	cs := testenv.Clientset(t)
+	_, err := install.Install(ctx, env, options(ns, "local"))
+	require.NoError(t, err, out.String())
+
+	// What the HPA controller does: the scale subresource, under its own field manager.
+	scale, err := cs.AppsV1().Deployments(ns).GetScale(ctx, "resimate-frontend", metav1.GetOptions{})
+	require.NoError(t, err)
+	scale.Spec.Replicas = 5
+	_, err = cs.AppsV1().Deployments(ns).UpdateScale(ctx, "resimate-frontend", scale, metav1.UpdateOptions{FieldManager: "kube-controller-manager"})
+	require.NoError(t, err)
+
+	res, err := install.Install(ctx, env, options(ns, "local", "frontend.replicas.max=12"))
+	require.NoError(t, err, out.String())
+	assert.Equal(t, "upgraded", res.Action)
+	d, err := cs.AppsV1().Deployments(ns).Get(ctx, "resimate-frontend", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int32(5), *d.Spec.Replicas, "the upgrade kept the autoscaler's count")
+	again, err := install.Install(ctx, env, options(ns, "local", "frontend.replicas.max=12"))
+	require.NoError(t, err)
+	assert.Equal(t, "up-to-date", again.Action, "the upgrade's own rendering is seen as applied")
+}
+
 func TestConcurrentInstallsOneWaitsOut(t *testing.T) {
 	crds(t)
 	ns := testenv.Namespace(t, nil)

@@ -54,6 +54,7 @@ func Plan(ctx context.Context, env *Env, opts Options) (*UpgradePlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	opts.Chart.Upgrade = true // what the upgrade would apply
 	rendered, err := render.Render(ctx, opts.Chart)
 	if err != nil {
 		return nil, &InputError{Err: err}
@@ -67,7 +68,7 @@ func Plan(ctx context.Context, env *Env, opts Options) (*UpgradePlan, error) {
 		BundledChart:   rendered.Chart.Metadata.Version + " (app " + rendered.Chart.Metadata.AppVersion + ")"}
 	plan.Components = compareVersions(old, nonHooks(rendered.Objects))
 	plan.Diff, plan.ChangedObjects = diffObjects(old, nonHooks(rendered.Objects))
-	plan.UpToDate = sameRendering(rel, rendered)
+	plan.UpToDate = sameRendering(ctx, rel, rendered, opts.Chart)
 	return plan, nil
 }
 

@@ -52,6 +52,9 @@ type Options struct {
 	Namespace   string
 	// KubeVersion is the cluster version the templates see (default DefaultKubeVersion).
 	KubeVersion string
+	// Upgrade renders as an upgrade of an installed release (.Release.IsUpgrade), which leaves
+	// out what only the first install sets.
+	Upgrade bool
 }
 
 // Object is one rendered Kubernetes object.
@@ -182,6 +185,7 @@ func RenderValues(ctx context.Context, c *chart.Chart, vals map[string]any, opts
 	install := action.NewInstall(&action.Configuration{})
 	install.DryRunStrategy = action.DryRunClient
 	install.Replace = true
+	install.IsUpgrade = opts.Upgrade
 	install.ReleaseName = cmp.Or(opts.ReleaseName, DefaultRelease)
 	install.Namespace = cmp.Or(opts.Namespace, DefaultNamespace)
 	kv, err := common.ParseKubeVersion(cmp.Or(opts.KubeVersion, DefaultKubeVersion))

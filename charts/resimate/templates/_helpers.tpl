@@ -181,3 +181,9 @@ podSelector:
     - {key: app.kubernetes.io/instance, operator: In, values: [{{ .inst }}]}
     - {key: app.kubernetes.io/component, operator: In, values: {{ .names | toJson }}}
 {{- end -}}
+
+{{/* The replica count of an autoscaled workload, on the first install only. From then on the HPA
+owns it: an upgrade that set it again would undo what the autoscaler chose. */}}
+{{- define "resimate.initialReplicas" -}}
+{{- if .ctx.Release.IsInstall }}replicas: {{ .replicas }}{{ end -}}
+{{- end -}}
