@@ -146,6 +146,10 @@ func Install(ctx context.Context, env *Env, opts Options) (*Result, error) {
 		env.emit(Event{Type: "note", Message: fmt.Sprintf("generated %d platform secrets (kept in namespace %s; never printed)", created, ns)})
 	}
 
+	if err := prepareDatabases(ctx, env, c, ns, name, rendered, opts.Preflight.PostgresURL); err != nil {
+		return nil, err
+	}
+
 	needed, err := neededUpstream(rendered)
 	if err != nil {
 		return nil, err

@@ -221,14 +221,27 @@ type UninstallResult struct {
 	Kept   []string `json:"kept"`
 }
 
+// UninstallOptions say how far an uninstall goes.
+type UninstallOptions struct {
+	Timeout time.Duration
+	// Purge deletes what an uninstall keeps: volumes, the generated Secrets, the install record.
+	Purge bool
+	// DropDatabases (with Purge) also drops, on an external PostgreSQL, the roles and databases
+	// install made, through PostgresURL, the admin URL (a secret).
+	DropDatabases bool
+	PostgresURL   string
+	ForceUnlock   bool
+}
+
 // Uninstall removes the release. PersistentVolumeClaims, the generated Secrets (database
-// passwords) and the install record stay unless purge.
-func Uninstall(ctx context.Context, env *Env, ns, name string, purge bool, timeout time.Duration, force bool) (*UninstallResult, error) {
+// passwords) and the install record stay unless opts.Purge; an external PostgreSQL's databases
+// stay unless opts.DropDatabases too.
+func Uninstall(ctx context.Context, env *Env, ns, name string, opts UninstallOptions) (*UninstallResult, error) {
 	c, err := env.Kube.Get()
 	if err != nil {
 		return nil, err
 	}
-	ctx, unlock, err := takeLock(ctx, env, c, ns, name, kube.WhoAmI(ctx, c.Kube), "uninstall", force, 0)
+	ctx, unlock, err := takeLock(ctx, env, c, ns, name, kube.WhoAmI(ctx, c.Kube), "uninstall", opts.ForceUnlock, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -242,8 +255,15 @@ func Uninstall(ctx context.Context, env *Env, ns, name string, purge bool, timeo
 		return nil, err
 	}
 	res := &UninstallResult{Release: name, Namespace: ns, Purged: []string{}, Kept: []string{}}
+	// What to drop is read before the release and its Secrets go.
+	var drop func() error
+	if opts.Purge && opts.DropDatabases {
+		if drop, err = databaseDropper(ctx, c, ns, name, rel, opts.PostgresURL, res); err != nil {
+			return nil, err
+		}
+	}
 	if rel != nil {
-		if err := h.Uninstall(ctx, name, timeout); err != nil {
+		if err := h.Uninstall(ctx, name, opts.Timeout); err != nil {
 			return nil, fmt.Errorf("uninstall failed: %w", err)
 		}
 		res.Removed = true
@@ -252,7 +272,7 @@ func Uninstall(ctx context.Context, env *Env, ns, name string, purge bool, timeo
 	if err != nil {
 		return nil, err
 	}
-	if !purge {
+	if !opts.Purge {
 		res.Kept = left.names()
 		return res, nil
 	}
@@ -265,6 +285,9 @@ func Uninstall(ctx context.Context, env *Env, ns, name string, purge bool, timeo
 			return nil, fmt.Errorf("purging %s: %w", o.name, err)
 		}
 		res.Purged = append(res.Purged, o.name)
+	}
+	if drop != nil {
+		return res, drop()
 	}
 	return res, nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/resimate/resimatectl/internal/database"
 )
 
 // checkExternalPostgres goes step by step so that each failure says which step failed.
@@ -22,10 +23,10 @@ func checkExternalPostgres(ctx context.Context, t *Target) Outcome {
 	if t.PostgresURL == "" {
 		return Failf("no credentials for the external PostgreSQL at %s:%v: pass --postgres-url", t.str("postgres", "external", "host"), t.value("postgres", "external", "port"))
 	}
-	dsn, sslmode := withSSLMode(t.PostgresURL, t.str("postgres", "external", "sslmode"))
+	dsn, sslmode := database.WithSSLMode(t.PostgresURL, t.str("postgres", "external", "sslmode"))
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return Failf("--postgres-url is not a PostgreSQL URL: %v", redactURLError(err))
+		return Failf("--postgres-url is not a PostgreSQL URL: %v", database.RedactURLError(err))
 	}
 	// The URL may omit the host: the values name the server.
 	if h := t.str("postgres", "external", "host"); h != "" && !strings.Contains(t.PostgresURL, "@") {
@@ -80,40 +81,6 @@ func pgMessage(err error) string {
 		return pgErr.Message
 	}
 	return shortErr(err)
-}
-
-// withSSLMode gives a URL or key=value DSN the sslmode the values name, unless it names one
-// itself, and says which sslmode the connection uses: pgx's default ("prefer") would take an
-// unverified or even a plain connection where the platform will insist on TLS.
-func withSSLMode(dsn, mode string) (string, string) {
-	if i := strings.Index(dsn, "sslmode="); i >= 0 {
-		named := dsn[i+len("sslmode="):]
-		if j := strings.IndexAny(named, "& "); j >= 0 {
-			named = named[:j]
-		}
-		return dsn, named
-	}
-	if mode == "" {
-		return dsn, "prefer"
-	}
-	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		q := u.Query()
-		q.Set("sslmode", mode)
-		u.RawQuery = q.Encode()
-		return u.String(), mode
-	}
-	return dsn + " sslmode=" + mode, mode
-}
-
-// redactURLError keeps pgx's parse errors from echoing the URL (and its password).
-func redactURLError(err error) string {
-	msg := err.Error()
-	if i := strings.Index(msg, "cannot parse"); i >= 0 {
-		if j := strings.Index(msg, "`:"); j > i {
-			return "cannot parse it:" + msg[j+2:]
-		}
-	}
-	return msg
 }
 
 // vaultHealth is the answer of /v1/sys/health.

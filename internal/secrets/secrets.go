@@ -116,3 +116,23 @@ func Names(release string) []string {
 	}
 	return names
 }
+
+// DatabaseLogins are the user names and passwords of the platform's database roles, read from
+// the generated Secrets (Ensure first): the application's (db-app) and Kratos' (db-kratos).
+func DatabaseLogins(ctx context.Context, kube kubernetes.Interface, ns, release string) (app, kratos Login, err error) {
+	read := func(suffix string) (Login, error) {
+		s, err := kube.CoreV1().Secrets(ns).Get(ctx, release+"-"+suffix, metav1.GetOptions{})
+		if err != nil {
+			return Login{}, fmt.Errorf("reading Secret %s/%s-%s: %w", ns, release, suffix, err)
+		}
+		return Login{User: string(s.Data[corev1.BasicAuthUsernameKey]), Password: string(s.Data[corev1.BasicAuthPasswordKey])}, nil
+	}
+	if app, err = read("db-app"); err != nil {
+		return app, kratos, err
+	}
+	kratos, err = read("db-kratos")
+	return app, kratos, err
+}
+
+// Login is a user name and its password (a secret).
+type Login struct{ User, Password string }

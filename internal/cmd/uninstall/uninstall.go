@@ -22,15 +22,18 @@ import (
 
 // Options are the inputs of uninstall.
 type Options struct {
-	IO          *iostreams.IOStreams
-	Env         *install.Env
-	Namespace   string
-	Release     string
-	Timeout     time.Duration
-	Purge       bool
-	Yes         bool
-	ForceUnlock bool
-	Output      string
+	IO        *iostreams.IOStreams
+	Env       *install.Env
+	Namespace string
+	Release   string
+	Timeout   time.Duration
+	Purge     bool
+	// DropDatabases drops an external PostgreSQL's roles and databases through PostgresURL.
+	DropDatabases bool
+	PostgresURL   string
+	Yes           bool
+	ForceUnlock   bool
+	Output        string
 }
 
 // NewCmdUninstall returns `resimatectl uninstall`; runF replaces the run function in tests.
@@ -54,6 +57,12 @@ for --purge when no terminal can answer.`,
 			if err != nil {
 				return err
 			}
+			if opts.DropDatabases && (!opts.Purge || opts.PostgresURL == "") {
+				return cmdutil.FlagErrorf("--drop-databases needs --purge and the admin URL of the external PostgreSQL (--postgres-url, or RESIMATE_POSTGRES_URL)")
+			}
+			if opts.PostgresURL != "" {
+				f.Redactor.RegisterURLPassword(opts.PostgresURL)
+			}
 			opts.Namespace, opts.Env = ns, shared.InstallEnv(f, ui.InstallEvents(f.IOStreams.ErrOut, output.Table))
 			if err := confirm(opts); err != nil {
 				return err
@@ -68,10 +77,13 @@ for --purge when no terminal can answer.`,
 	shared.AddReleaseFlag(cmd, &opts.Release)
 	cmdutil.PositiveDurationVar(cmd, &opts.Timeout, "timeout", 5*time.Minute, "How long to wait for the objects to be gone")
 	fl.BoolVar(&opts.Purge, "purge", false, "Also delete volumes, generated secrets and the install record")
+	fl.BoolVar(&opts.DropDatabases, "drop-databases", false, "With --purge, also drop the roles and databases install made on an external PostgreSQL")
+	fl.StringVar(&opts.PostgresURL, "postgres-url", "", "Admin URL of the external PostgreSQL, for --drop-databases; give it as RESIMATE_POSTGRES_URL, not on the command line")
+	cmdutil.MarkSecret(cmd, "postgres-url")
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "Do not ask for confirmation")
 	fl.BoolVar(&opts.ForceUnlock, "force-unlock", false, "Break the namespace's install lock even if it looks alive")
 	cmdutil.AddOutputFlag(cmd, &opts.Output)
-	cmdutil.MarkCommandLineOnly(cmd, "purge", "yes", "force-unlock")
+	cmdutil.MarkCommandLineOnly(cmd, "purge", "drop-databases", "yes", "force-unlock")
 	return cmd
 }
 
@@ -88,7 +100,11 @@ func confirm(opts *Options) error {
 	}
 	var prompt, want string
 	if opts.Purge {
-		prompt = fmt.Sprintf("Delete release %s in %s with its volumes, generated secrets and install record for good? Type %q to confirm: ", opts.Release, opts.Namespace, opts.Release)
+		what := "its volumes, generated secrets and install record"
+		if opts.DropDatabases {
+			what += ", and its databases on the external PostgreSQL,"
+		}
+		prompt = fmt.Sprintf("Delete release %s in %s with %s for good? Type %q to confirm: ", opts.Release, opts.Namespace, what, opts.Release)
 		want = opts.Release
 	} else {
 		prompt = fmt.Sprintf("Remove release %s from %s? Volumes, secrets and the install record stay. [y/N]: ", opts.Release, opts.Namespace)
@@ -104,7 +120,8 @@ func confirm(opts *Options) error {
 }
 
 func runUninstall(ctx context.Context, opts *Options) error {
-	res, err := install.Uninstall(ctx, opts.Env, opts.Namespace, opts.Release, opts.Purge, opts.Timeout, opts.ForceUnlock)
+	res, err := install.Uninstall(ctx, opts.Env, opts.Namespace, opts.Release, install.UninstallOptions{Timeout: opts.Timeout,
+		Purge: opts.Purge, DropDatabases: opts.DropDatabases, PostgresURL: opts.PostgresURL, ForceUnlock: opts.ForceUnlock})
 	if err != nil {
 		return err
 	}

@@ -50,4 +50,17 @@ func TestUninstallFlagsAndConfirmation(t *testing.T) {
 	got = nil
 	require.NoError(t, cmdtest.Run(f, NewCmdUninstall(f, runF), "-n acme -y"), "-y skips the question")
 	assert.NotNil(t, got)
+
+	// --drop-databases goes with --purge and the admin URL.
+	f.IOStreams.SetTTY(false, false, false)
+	got = nil
+	for _, args := range []string{"--drop-databases --yes", "--drop-databases --purge --yes"} {
+		err = cmdtest.Run(f, NewCmdUninstall(f, runF), args)
+		assert.Equal(t, cmdutil.ExitUsage, cmdutil.ExitCode(err), args)
+		assert.ErrorContains(t, err, "--drop-databases needs --purge and the admin URL", args)
+	}
+	assert.Nil(t, got)
+	require.NoError(t, cmdtest.Run(f, NewCmdUninstall(f, runF), "--drop-databases --purge --yes --postgres-url postgres://admin:sup3r-s3cret@db.example.com/postgres"))
+	assert.True(t, got.DropDatabases)
+	assert.Equal(t, "postgres://admin:sup3r-s3cret@db.example.com/postgres", got.PostgresURL)
 }
