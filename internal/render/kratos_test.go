@@ -1,0 +1,127 @@
+package render_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	kratos "github.com/ory/kratos-client-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/resimate/resimatectl/internal/render"
+	"github.com/resimate/resimatectl/internal/testenv"
+)
+
+// For every profile, the real Kratos binary runs what the chart renders for it: the migration
+// Job's container, then the server's, with the rendered configuration and identity schema, the
+// Secrets install generates, and a database of its own; a user registers and signs in through
+// it. Only the database address (the test's PostgreSQL, without TLS) and the listen ports are
+// changed, to reach loopback.
+func TestKratosRunsTheRenderedConfiguration(t *testing.T) {
+	e := testenv.Require(t, testenv.Kratos, testenv.Postgres)
+	for _, profile := range render.Profiles() {
+		t.Run(profile, func(t *testing.T) {
+			t.Parallel()
+			res := renderProfile(t, profile, "postgres.external.host=db.example.com", "apis.campaigns.smtp.host=mail.example.com")
+			config := find(t, res, "ConfigMap", "resimate-kratos-config")
+			files, _, err := unstructured.NestedStringMap(config.Object, "data")
+			require.NoError(t, err)
+			db, err := url.Parse(testenv.Database(t))
+			require.NoError(t, err)
+			public, admin := testenv.FreePort(t), testenv.FreePort(t)
+			container := func(kind, name, containerName string) *testenv.Container {
+				spec, volumes := testenv.PodTemplateContainer(t, find(t, res, kind, name), containerName)
+				return &testenv.Container{Spec: spec, Volumes: volumes,
+					ConfigMaps: map[string]map[string]string{"resimate-kratos-config": files},
+					Secrets: map[string]map[string]string{
+						"resimate-db-kratos": {"username": db.User.Username(), "password": "unused-on-loopback"},
+						"resimate-kratos":    {"cookie": strings.Repeat("c", 48), "cipher": strings.Repeat("k", 32)},
+					},
+					// The database the profile names, moved to the test's server and database.
+					Rewrite: func(name, value string) string {
+						if name != "DSN" {
+							return value
+						}
+						u, err := url.Parse(value)
+						require.NoError(t, err)
+						u.Host, u.Path = db.Host, db.Path
+						q := u.Query()
+						q.Set("sslmode", "disable")
+						u.RawQuery = q.Encode()
+						return u.String()
+					},
+					Env: map[string]string{"SERVE_PUBLIC_HOST": "127.0.0.1", "SERVE_PUBLIC_PORT": fmt.Sprint(public),
+						"SERVE_ADMIN_HOST": "127.0.0.1", "SERVE_ADMIN_PORT": fmt.Sprint(admin)},
+				}
+			}
+
+			migrate := container("Job", "resimate-kratos-migrate", "migrate").Command(t, e.KratosBin)
+			out, err := migrate.CombinedOutput()
+			require.NoError(t, err, "the migration Job's container: %s", out)
+
+			serve := container("StatefulSet", "resimate-kratos", "kratos").Command(t, e.KratosBin)
+			var log bytes.Buffer
+			serve.Stdout, serve.Stderr = &log, &log
+			require.NoError(t, serve.Start())
+			exited := make(chan struct{})
+			go func() { _ = serve.Wait(); close(exited) }()
+			t.Cleanup(func() {
+				_ = serve.Process.Kill()
+				<-exited
+				if t.Failed() {
+					t.Logf("kratos printed:\n%s", log.String())
+				}
+			})
+			testenv.Eventually(t, time.Minute, "Kratos serving the rendered configuration", func() (bool, error) {
+				select {
+				case <-exited:
+					t.Fatal("kratos exited")
+				default:
+				}
+				resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/admin/health/ready", admin))
+				if err != nil {
+					return false, nil
+				}
+				resp.Body.Close()
+				return resp.StatusCode == http.StatusOK, nil
+			})
+
+			// A user registers and signs in through the public API.
+			cfg := kratos.NewConfiguration()
+			cfg.Servers = kratos.ServerConfigurations{{URL: fmt.Sprintf("http://127.0.0.1:%d", public)}}
+			client := kratos.NewAPIClient(cfg)
+			ctx := context.Background()
+			email, password := profile+"-user@example.com", "a long and unusual passphrase 7"
+			flow, _, err := client.FrontendAPI.CreateNativeRegistrationFlow(ctx).Execute()
+			require.NoError(t, err, log.String())
+			_, _, err = client.FrontendAPI.UpdateRegistrationFlow(ctx).Flow(flow.Id).UpdateRegistrationFlowBody(
+				kratos.UpdateRegistrationFlowWithPasswordMethodAsUpdateRegistrationFlowBody(kratos.NewUpdateRegistrationFlowWithPasswordMethod(
+					"password", password, map[string]any{"email": email}))).Execute()
+			require.NoError(t, err, "registration: %s", apiError(err))
+			login, _, err := client.FrontendAPI.CreateNativeLoginFlow(ctx).Execute()
+			require.NoError(t, err)
+			session, _, err := client.FrontendAPI.UpdateLoginFlow(ctx).Flow(login.Id).UpdateLoginFlowBody(
+				kratos.UpdateLoginFlowWithPasswordMethodAsUpdateLoginFlowBody(kratos.NewUpdateLoginFlowWithPasswordMethod(email, "password", password))).Execute()
+			require.NoError(t, err, "sign-in: %s", apiError(err))
+			assert.True(t, session.Session.GetActive())
+			assert.NotEmpty(t, session.GetSessionToken())
+		})
+	}
+}
+
+// apiError is the body of a Kratos API error, which says what was refused.
+func apiError(err error) string {
+	var open *kratos.GenericOpenAPIError
+	if errors.As(err, &open) {
+		return string(open.Body())
+	}
+	return fmt.Sprint(err)
+}
