@@ -20,23 +20,27 @@ type endpoint struct {
 	port int32
 }
 
-// The platform's security design, both ways: exactly these connections are allowed.
+// The flows the platform needs, and why; every other pair of the matrix must be denied.
 var wantAllowed = map[string]bool{
-	"ingress->frontend":    true,
-	"ingress->kratos":      true,
-	"frontend->core-model": true,
-	"frontend->campaigns":  true,
-	"frontend->config":     true,
-	"frontend->kratos":     true,
-	"core-model->postgres": true,
-	"campaigns->postgres":  true,
-	"config->postgres":     true,
-	"core-model->vault":    true,
-	"campaigns->vault":     true,
-	"config->vault":        true,
-	"kratos->postgres":     true,
-	"postgres->postgres":   true, // replication between instances
-	"vault->vault":         true, // Raft between nodes
+	"ingress->frontend":        true, // users reach the web app
+	"ingress->kratos":          true, // and Kratos' public API (sign-in, registration)
+	"frontend->core-model":     true, // the web app calls the APIs
+	"frontend->campaigns":      true,
+	"frontend->config":         true,
+	"frontend->kratos":         true, // and Kratos for the session
+	"core-model->postgres":     true, // each API keeps its data in PostgreSQL
+	"campaigns->postgres":      true,
+	"config->postgres":         true,
+	"core-model->vault":        true, // and reads its secrets from Vault
+	"campaigns->vault":         true,
+	"config->vault":            true,
+	"core-model->kratos":       true, // and validates every session token with Kratos
+	"campaigns->kratos":        true,
+	"config->kratos":           true,
+	"kratos->postgres":         true, // identities live in PostgreSQL
+	"kratos-migrate->postgres": true, // the migration Job changes that schema
+	"postgres->postgres":       true, // replication between instances
+	"vault->vault":             true, // Raft between nodes
 }
 
 func TestNetworkPolicyMatrix(t *testing.T) {
@@ -72,8 +76,30 @@ func TestNetworkPolicyMatrix(t *testing.T) {
 			for srcName, src := range parties {
 				assert.False(t, eval.Allowed(src.pod, parties["kratos"].pod, 4434, corev1.ProtocolTCP), "%s: %s->kratos admin", profile, srcName)
 			}
-			assert.GreaterOrEqual(t, checked, 9*6)
+			assert.GreaterOrEqual(t, checked, 10*6)
 		})
+	}
+}
+
+// An external PostgreSQL is reached by its addresses, not by any address.
+func TestExternalPostgresEgressByAddress(t *testing.T) {
+	kratos := netpol.Pod{Namespace: render.DefaultNamespace, NamespaceLabels: map[string]string{"kubernetes.io/metadata.name": render.DefaultNamespace},
+		Labels: map[string]string{"app.kubernetes.io/instance": "resimate", "app.kubernetes.io/component": "kratos"}, IP: netip.MustParseAddr("10.244.1.2")}
+	server := func(ip string) netpol.Pod { return netpol.Pod{IP: netip.MustParseAddr(ip)} }
+	for set, want := range map[string]map[string]bool{
+		"postgres.external.cidrs[0]=10.0.5.0/24": {"10.0.5.4": true, "203.0.113.5": false},
+		"postgres.external.host=10.0.5.4":        {"10.0.5.4": true, "10.0.5.5": false},
+	} {
+		res := renderProfile(t, "aws", set)
+		objs := make([]*unstructured.Unstructured, 0, len(res.Objects))
+		for _, o := range res.Objects {
+			objs = append(objs, o.Unstructured)
+		}
+		eval, err := netpol.FromUnstructured(objs, render.DefaultNamespace)
+		require.NoError(t, err)
+		for ip, allowed := range want {
+			assert.Equal(t, allowed, eval.Allowed(kratos, server(ip), 5432, corev1.ProtocolTCP), "%s: kratos->%s", set, ip)
+		}
 	}
 }
 
@@ -108,6 +134,8 @@ func matrixParties(t *testing.T, profile string, res *render.Result) map[string]
 		"config":     {pod(podLabels(apiKind, "resimate-config-api")), 8080},
 		"kratos":     {pod(podLabels("StatefulSet", "resimate-kratos")), 4433},
 		"vault":      {pod(podLabels("StatefulSet", "resimate-vault")), 8200},
+		// A client only: the migration hook.
+		"kratos-migrate": {pod: pod(podLabels("Job", "resimate-kratos-migrate"))},
 		// Another namespace's pod: nothing may let it in past the ingress.
 		"outsider": {pod: netpol.Pod{Namespace: "elsewhere", NamespaceLabels: map[string]string{"kubernetes.io/metadata.name": "elsewhere"}, IP: netip.MustParseAddr("10.244.9.9")}},
 	}
@@ -115,8 +143,15 @@ func matrixParties(t *testing.T, profile string, res *render.Result) map[string]
 		// CloudNativePG labels its instance pods with the cluster's name.
 		parties["postgres"] = endpoint{pod(map[string]string{"cnpg.io/cluster": "resimate-postgres"}), 5432}
 	} else {
-		// The managed server lives outside the cluster (a documentation address stands in for it).
-		parties["postgres"] = endpoint{netpol.Pod{Namespace: "outside-the-cluster", IP: netip.MustParseAddr("203.0.113.5")}, 5432}
+		// The managed server lives outside the cluster, at the profile's address when it names
+		// one (a documentation address stands in for a host name).
+		addr := netip.MustParseAddr("203.0.113.5")
+		if host, _, _ := unstructured.NestedString(res.Effective, "postgres", "external", "host"); host != "" {
+			if a, err := netip.ParseAddr(host); err == nil {
+				addr = a
+			}
+		}
+		parties["postgres"] = endpoint{netpol.Pod{Namespace: "outside-the-cluster", IP: addr}, 5432}
 	}
 	parties["ingress"] = endpoint{pod: ingressController(t, profile)}
 	return parties

@@ -146,10 +146,16 @@ http://{{ include "resimate.fullname" . }}-kratos-public.{{ .Release.Namespace }
   ports:
     - {protocol: TCP, port: 5432}
 {{- else -}}
+{{- $ext := .Values.postgres.external }}
+{{- $cidrs := $ext.cidrs }}
+{{- if and (not $cidrs) (regexMatch "^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$" $ext.host) }}{{ $cidrs = list (printf "%s/32" $ext.host) }}{{ end }}
+{{- if not $cidrs }}{{ $cidrs = list "0.0.0.0/0" }}{{ end }}
 - to:
-    - ipBlock: {cidr: 0.0.0.0/0}
+    {{- range $cidrs }}
+    - ipBlock: {cidr: {{ . }}}
+    {{- end }}
   ports:
-    - {protocol: TCP, port: {{ .Values.postgres.external.port }}}
+    - {protocol: TCP, port: {{ $ext.port }}}
 {{- end -}}
 {{- end -}}
 
