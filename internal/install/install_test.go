@@ -96,14 +96,20 @@ func TestInstallEveryProfileThenRerunIsANoOp(t *testing.T) {
 	}
 }
 
-func TestUpgradeAndAutomaticRollback(t *testing.T) {
+// installedLocal installs the local profile into a namespace of the test's own.
+func installedLocal(t *testing.T) (*install.Env, *testenv.Buffer, string) {
 	crds(t)
 	env, out := testEnv(t)
 	ns := testenv.Namespace(t, nil)
+	_, err := install.Install(context.Background(), env, options(ns, "local"))
+	require.NoError(t, err, out.String())
+	return env, out, ns
+}
+
+func TestUpgradeAndAutomaticRollback(t *testing.T) {
+	env, out, ns := installedLocal(t)
 	ctx := context.Background()
 	cs := testenv.Clientset(t)
-	_, err := install.Install(ctx, env, options(ns, "local"))
-	require.NoError(t, err, out.String())
 	secretsBefore := secretData(t, cs, ns)
 
 	// A changed value makes a new revision.
@@ -148,13 +154,9 @@ func TestUpgradeAndAutomaticRollback(t *testing.T) {
 
 // The HPA owns the replica count after the first install: an upgrade keeps what it chose.
 func TestUpgradeKeepsTheAutoscalersReplicaCount(t *testing.T) {
-	crds(t)
-	env, out := testEnv(t)
-	ns := testenv.Namespace(t, nil)
+	env, out, ns := installedLocal(t)
 	ctx := context.Background()
 	cs := testenv.Clientset(t)
-	_, err := install.Install(ctx, env, options(ns, "local"))
-	require.NoError(t, err, out.String())
 
 	// What the HPA controller does: the scale subresource, under its own field manager.
 	scale, err := cs.AppsV1().Deployments(ns).GetScale(ctx, "resimate-frontend", metav1.GetOptions{})

@@ -30,7 +30,7 @@ func CheckPath(p string) error {
 		return fmt.Errorf("document path %q is not valid UTF-8", p)
 	}
 	if strings.IndexByte(p, 0) >= 0 {
-		return fmt.Errorf("document path %q holds a NUL character", strings.ReplaceAll(p, "\x00", `\0`))
+		return fmt.Errorf("document path %q holds a NUL character", p)
 	}
 	for _, seg := range strings.Split(p, "/") {
 		switch {

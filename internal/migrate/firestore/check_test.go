@@ -24,7 +24,7 @@ func TestCheckPath(t *testing.T) {
 		"a/b/c":                     `"a/b/c" is not a document path (collection/id[/collection/id...])`,
 		"a//b/c":                    `document path "a//b/c" has an empty segment`,
 		"a/..":                      `document path "a/.." has the segment "..", which Firestore refuses`,
-		"a/\x00":                    `document path "a/\\0" holds a NUL character`,
+		"a/\x00":                    `document path "a/\x00" holds a NUL character`,
 		"a/" + string([]byte{0xff}): `document path "a/\xff" is not valid UTF-8`,
 	} {
 		err := CheckPath(p)

@@ -68,9 +68,10 @@ type batch struct {
 	group   string
 }
 
-// Load streams src into the tables; a path the source gives twice stops it (UniquePaths). Nothing is created before the source has answered: the
-// schema, the staging tables and the checkpoint are set up when the first document arrives (or
-// the source turns out empty), so a source that cannot be read leaves the database as it was.
+// Load streams src into the tables; a path the source gives twice stops it (UniquePaths).
+// Nothing is created before the source has answered: the schema, the staging tables and the
+// checkpoint are set up when the first document arrives (or the source turns out empty), so a
+// source that cannot be read leaves the database as it was.
 func (l *Loader) Load(ctx context.Context, src Source) (Stats, error) {
 	st := Stats{Tables: map[string]int64{}}
 	conn, err := l.Pool.Acquire(ctx)
@@ -121,14 +122,16 @@ func (l *Loader) Load(ctx context.Context, src Source) (Stats, error) {
 		}
 		committed <- err
 	}
+	// start prepares the database and starts the committer; Load waits for the committer only
+	// once it has started.
 	start := func() error {
-		started = true
 		var err error
 		if st.Schema, done, retry, err = l.prepare(ctx, conn.Conn()); err != nil {
 			return err
 		}
 		skip, hadRejects = done, len(retry) > 0
 		go commitAll()
+		started = true
 		return nil
 	}
 

@@ -200,6 +200,11 @@ func TestMappingChangesAreVersionedMigrations(t *testing.T) {
 	var versions int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM resimate_migration.firestore_schema_versions WHERE target = 'tenant_versions'`).Scan(&versions))
 	assert.Equal(t, 2, versions)
+
+	// A load with that mapping stops on the same error, at its first document, and returns.
+	src := &sliceSource{docs: []Document{{Path: "events/e1", Fields: map[string]Value{"n": {Kind: String, Str: "x"}}}}}
+	_, err = (&Loader{Pool: pool, Plan: NewPlan("tenant_versions", mustMapping(t, bad)), SourceKey: "s", BatchSize: 10}).Load(ctx, src)
+	assert.ErrorContains(t, err, "column tenant_versions.events.n is bigint in the database")
 }
 
 func TestMappingErrorsNameTheEntry(t *testing.T) {

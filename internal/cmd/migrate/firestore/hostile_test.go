@@ -126,7 +126,7 @@ func TestWhatFirestoreCannotHoldIsRefusedWithTheLine(t *testing.T) {
 		line string
 		want string
 	}{
-		{`{"path": "things/a\u0000b", "fields": {}}`, `docs.ndjson line 2: document path "things/a\\0b" holds a NUL character`},
+		{`{"path": "things/a\u0000b", "fields": {}}`, `docs.ndjson line 2: document path "things/a\x00b" holds a NUL character`},
 		{"{\"path\": \"things/x\", \"fields\": {\"title\": {\"stringValue\": \"caf\xe9\"}}}", "docs.ndjson line 2: fields.title.stringValue: not valid UTF-8 (byte 62)"},
 		{`{"path": "things/x", "fields": {"at": {"geoPointValue": {"latitude": 200, "longitude": 10}}}}`, "docs.ndjson line 2: field at: geopoint (200, 10) is off the globe"},
 		{`{"path": "things/x", "fields": {"t": {"timestampValue": "0000-01-01T00:00:00Z"}}}`, "docs.ndjson line 2: field t: timestamp 0000-01-01T00:00:00Z is outside Firestore's range"},
