@@ -102,7 +102,9 @@ func TestKilledInstallConvergesOnRerun(t *testing.T) {
 			// The killed run's lock goes stale after --lock-ttl; the rerun takes it over.
 			waitFor(t, "the killed run's lock to go stale", func() bool { return leaseStale(ns) })
 			r := cli(t, e.Kubeconfig, installArgs(ns)...)
-			require.Equal(t, 0, r.code, r.stdout+r.stderr)
+			if !assert.Equal(t, 0, r.code) {
+				t.Fatalf("the rerun failed:\n%s", lastLines(r.stdout+r.stderr, 30))
+			}
 			st := cli(t, e.Kubeconfig, "status", "-n", ns)
 			assert.Equal(t, 0, st.code, st.stdout)
 			assert.Contains(t, st.stdout, "Ready: all 8 components are Current")
@@ -350,4 +352,10 @@ current-context: x
 	deps, err := admin.AppsV1().Deployments(home).List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
 	assert.Empty(t, deps.Items, "nothing was applied in the forbidden namespace")
+}
+
+// lastLines is the end of a long output, which testify cannot show whole.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
 }

@@ -22,7 +22,7 @@ func TestRenderPrintsWhatHelmWouldApply(t *testing.T) {
 	assert.Contains(t, out.String(), "ingressClassName: gce")
 	assert.Contains(t, out.String(), `"resimate.example.org"`)
 	// Hooks come last, as in `helm template`.
-	assert.Greater(t, strings.Index(out.String(), "kratos-migrate"), strings.LastIndex(out.String(), "kind: HorizontalPodAutoscaler"))
+	assert.Greater(t, strings.Index(out.String(), "kind: Job"), strings.LastIndex(out.String(), "kind: HorizontalPodAutoscaler"))
 }
 
 func TestRenderWritesOneFilePerComponent(t *testing.T) {

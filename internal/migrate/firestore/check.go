@@ -194,38 +194,40 @@ func memberAt(line []byte, at int) string {
 // UniquePaths wraps a source so that a path it gives twice stops the walk with an error naming
 // both places: a database holds a path once, so one of the two is not what Firestore held, and
 // loading both would keep one silently.
-func UniquePaths(src Source) Source { return &uniquePaths{Source: src} }
+func UniquePaths(src Source) Source { return &uniquePaths{Source: src, hash: maphash.String} }
 
-type uniquePaths struct{ Source }
+type uniquePaths struct {
+	Source
+	hash func(maphash.Seed, string) uint64
+}
 
 func (u *uniquePaths) Documents(ctx context.Context, fn func(Document) error) error {
-	seen := newPathSet()
-	err := u.Source.Documents(ctx, func(d Document) error {
+	seen := &pathSet{hash: u.hash, seed: maphash.MakeSeed(), seen: map[uint64]struct{}{}}
+	var n int64
+	return u.Source.Documents(ctx, func(d Document) error {
+		n++
 		if !seen.add(d.Path) {
-			return &duplicateError{path: d.Path, second: d.Origin}
+			// The set keeps 64-bit hashes: read the source again up to here to be sure, and
+			// to say where the first one was.
+			if first, found := firstBefore(ctx, u.Source, d.Path, n-1); found {
+				return &duplicateError{path: d.Path, first: first, second: d.Origin}
+			}
 		}
 		return fn(d)
 	})
-	if dup := (*duplicateError)(nil); errors.As(err, &dup) {
-		dup.first = whereFirst(ctx, u.Source, dup.path)
-	}
-	return err
 }
 
-// pathSet remembers the paths a source gave by a 128-bit hash of each (two maphash seeds; about
-// 30 bytes a document in memory, against over a hundred for the paths themselves).
+// pathSet remembers the paths a source gave by a 64-bit hash of each: about 12 bytes a document,
+// so that a load's memory stays nearly flat however many documents there are.
 type pathSet struct {
-	seeds [2]maphash.Seed
-	seen  map[[2]uint64]struct{}
+	hash func(maphash.Seed, string) uint64
+	seed maphash.Seed
+	seen map[uint64]struct{}
 }
 
-func newPathSet() *pathSet {
-	return &pathSet{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, seen: map[[2]uint64]struct{}{}}
-}
-
-// add reports whether the path is new.
+// add reports whether the path's hash is new.
 func (s *pathSet) add(path string) bool {
-	key := [2]uint64{maphash.String(s.seeds[0], path), maphash.String(s.seeds[1], path)}
+	key := s.hash(s.seed, path)
 	if _, dup := s.seen[key]; dup {
 		return false
 	}
@@ -250,16 +252,19 @@ func (e *duplicateError) Error() string {
 // errFound stops a walk of a source early.
 var errFound = errors.New("found")
 
-// whereFirst reads the source again to the first document with the path and says where it was:
-// the set keeps no origins, and this runs only on the way out of a failed walk.
-func whereFirst(ctx context.Context, src Source, path string) string {
-	var origin string
+// firstBefore reads the first n documents of the source again and says where the path was, if
+// it was among them.
+func firstBefore(ctx context.Context, src Source, path string, n int64) (origin string, found bool) {
+	var i int64
 	_ = src.Documents(ctx, func(d Document) error {
+		if i++; i > n {
+			return errFound
+		}
 		if d.Path == path {
-			origin = d.Origin
+			origin, found = d.Origin, true
 			return errFound
 		}
 		return nil
 	})
-	return origin
+	return origin, found
 }

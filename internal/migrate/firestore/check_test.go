@@ -1,9 +1,12 @@
 package firestore
 
 import (
+	"context"
+	"hash/maphash"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The member holding a bad byte is named however deep it sits, in a key as in a value.
@@ -34,4 +37,18 @@ func TestCheckPath(t *testing.T) {
 			assert.EqualError(t, err, want, "%q", p)
 		}
 	}
+}
+
+// Two paths whose hashes collide are told apart by reading the source again; a real duplicate
+// is still found, with both places.
+func TestUniquePathsConfirmsAHashCollision(t *testing.T) {
+	collide := &uniquePaths{hash: func(maphash.Seed, string) uint64 { return 7 }}
+	doc := func(path, origin string) Document { return Document{Path: path, Origin: origin} }
+	collide.Source = &sliceSource{docs: []Document{doc("a/1", "line 1"), doc("a/2", "line 2"), doc("a/3", "line 3")}}
+	var read int
+	require.NoError(t, collide.Documents(context.Background(), func(Document) error { read++; return nil }))
+	assert.Equal(t, 3, read)
+	collide.Source = &sliceSource{docs: []Document{doc("a/1", "line 1"), doc("a/2", "line 2"), doc("a/1", "line 3")}}
+	err := collide.Documents(context.Background(), func(Document) error { return nil })
+	assert.EqualError(t, err, "line 1 and line 3 both hold document a/1: a Firestore database holds a path once, so one of them is damaged; fix the source and run again")
 }
