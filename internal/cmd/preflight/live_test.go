@@ -46,7 +46,9 @@ func TestCtrlCInTheLiveViewStopsTheChecks(t *testing.T) {
 	defer tty.Close()
 	var mu sync.Mutex
 	var screen bytes.Buffer
+	drained := make(chan struct{}) // the reader saw the end of the process's output
 	go func() {
+		defer close(drained)
 		buf := make([]byte, 4096)
 		for {
 			n, err := tty.Read(buf)
@@ -68,6 +70,7 @@ func TestCtrlCInTheLiveViewStopsTheChecks(t *testing.T) {
 	_, err = io.WriteString(tty, "\x03")
 	require.NoError(t, err)
 	_ = cmd.Wait()
+	<-drained // the last words may still be on their way through the terminal
 	assert.Equal(t, 130, cmd.ProcessState.ExitCode(), screen.String())
 	assert.True(t, seen("interrupted by SIGINT"), screen.String())
 }
