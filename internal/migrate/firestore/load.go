@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"math"
 	"regexp"
 	"strings"
 
@@ -25,6 +27,9 @@ type Loader struct {
 	// Progress, when set, is called after every committed batch with the documents done so far
 	// and the collection group of the last one.
 	Progress func(done int64, group string)
+
+	source Source       // the one being loaded, read again to confirm a duplicate
+	seed   maphash.Seed // of the path hashes in seen_paths
 }
 
 var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
@@ -66,9 +71,33 @@ type batch struct {
 	n       int // documents in the batch
 	advance int // of them, those past the checkpoint (the others are earlier rejects, retried)
 	group   string
+	// paths are those of every document read since the last batch, written or skipped, with
+	// where each was read: the commit refuses one the run has seen before.
+	paths, origins []string
+	index          map[string]int // path -> its place in paths
 }
 
-// Load streams src into the tables; a path the source gives twice stops it (UniquePaths).
+func newBatch() *batch { return &batch{rows: map[*table][][]any{}, index: map[string]int{}} }
+
+// see adds a document's path, refusing one the batch holds already.
+func (b *batch) see(d *Document) error {
+	if i, dup := b.index[d.Path]; dup {
+		return &duplicateError{path: d.Path, first: b.origins[i], second: d.Origin}
+	}
+	b.index[d.Path] = len(b.paths)
+	b.paths, b.origins = append(b.paths, d.Path), append(b.origins, d.Origin)
+	return nil
+}
+
+func (b *batch) reset() {
+	clear(b.rows)
+	clear(b.index)
+	b.rejects, b.n, b.advance = b.rejects[:0], 0, 0
+	b.paths, b.origins = b.paths[:0], b.origins[:0]
+}
+
+// Load streams src into the tables; a path the source gives twice stops it, named with both
+// places (the paths seen are kept, hashed, in a temporary table, so memory stays flat).
 // Nothing is created before the source has answered: the schema, the staging tables and the
 // checkpoint are set up when the first document arrives (or the source turns out empty), so a
 // source that cannot be read leaves the database as it was.
@@ -81,6 +110,7 @@ func (l *Loader) Load(ctx context.Context, src Source) (Stats, error) {
 	defer conn.Release()
 	p := l.Plan
 	size := max(l.BatchSize, 1)
+	l.source, l.seed = src, maphash.MakeSeed()
 	var (
 		started    bool
 		done       int64           // documents the checkpoint counts (the committer moves it)
@@ -92,8 +122,8 @@ func (l *Loader) Load(ctx context.Context, src Source) (Stats, error) {
 	// channel: the two halves use different cores.
 	batches := make(chan *batch, 1)
 	free := make(chan *batch, 2)
-	free <- &batch{rows: map[*table][][]any{}}
-	free <- &batch{rows: map[*table][][]any{}}
+	free <- newBatch()
+	free <- newBatch()
 	committed := make(chan error, 1)
 	failed := make(chan struct{}) // closed when a commit fails: reading stops
 	commitAll := func() {
@@ -116,8 +146,7 @@ func (l *Loader) Load(ctx context.Context, src Source) (Stats, error) {
 					l.Progress(done, b.group)
 				}
 			}
-			clear(b.rows)
-			b.rejects, b.n, b.advance = b.rejects[:0], 0, 0
+			b.reset()
 			free <- b
 		}
 		committed <- err
@@ -137,23 +166,17 @@ func (l *Loader) Load(ctx context.Context, src Source) (Stats, error) {
 
 	var b *batch
 	send := func() {
-		if b != nil && b.n > 0 {
+		if b != nil && (b.n > 0 || len(b.paths) > 0) {
 			batches <- b
 			b = nil
 		}
 	}
 	var read, skipped int64
-	err = UniquePaths(src).Documents(ctx, func(d Document) error {
+	err = src.Documents(ctx, func(d Document) error {
 		if !started {
 			if err := start(); err != nil {
 				return err
 			}
-		}
-		read++
-		past := read > skip
-		if !past && !retry[d.Path] {
-			skipped++
-			return nil
 		}
 		if b == nil {
 			select {
@@ -161,6 +184,18 @@ func (l *Loader) Load(ctx context.Context, src Source) (Stats, error) {
 			case <-failed:
 				return errCommitFailed
 			}
+		}
+		if err := b.see(&d); err != nil {
+			return err
+		}
+		read++
+		past := read > skip
+		if !past && !retry[d.Path] {
+			skipped++
+			if len(b.paths) >= 4*size { // a resume's skipped paths go to the database in bulk
+				send()
+			}
+			return nil
 		}
 		t := p.route(&d)
 		row, rejected, err := t.row(&d)
@@ -220,6 +255,10 @@ func (l *Loader) prepare(ctx context.Context, conn *pgx.Conn) (schema SchemaVers
 			return schema, 0, nil, err
 		}
 	}
+	// The paths this run has read (a pooled connection may have served an earlier load).
+	if _, err := conn.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS seen_paths (h int8 PRIMARY KEY); TRUNCATE seen_paths`); err != nil {
+		return schema, 0, nil, err
+	}
 	err = conn.QueryRow(ctx, `SELECT coalesce((SELECT documents FROM resimate_migration.firestore_checkpoints WHERE target = $1 AND source = $2), 0)`,
 		p.Schema, l.SourceKey).Scan(&done)
 	if err != nil {
@@ -239,6 +278,39 @@ func (l *Loader) prepare(ctx context.Context, conn *pgx.Conn) (schema SchemaVers
 		retry[path] = true
 	}
 	return schema, done, retry, rows.Err()
+}
+
+// rememberPaths adds the batch's paths to the run's seen_paths, by a 64-bit hash of each, and
+// refuses one seen in an earlier batch. A hash seen before is confirmed by reading the source
+// again (two paths may share a hash): the first place of the path must be another document's.
+func (l *Loader) rememberPaths(ctx context.Context, tx pgx.Tx, b *batch) error {
+	hashes := make([]int64, len(b.paths))
+	for i, p := range b.paths {
+		hashes[i] = int64(maphash.String(l.seed, p))
+	}
+	// One statement: what it did not add was there before.
+	rows, err := tx.Query(ctx, `INSERT INTO pg_temp.seen_paths (h) SELECT unnest($1::int8[]) ON CONFLICT DO NOTHING RETURNING h`, hashes)
+	if err != nil {
+		return err
+	}
+	added, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil || len(added) == len(hashes) {
+		return err
+	}
+	isNew := make(map[int64]bool, len(added))
+	for _, h := range added {
+		isNew[h] = true
+	}
+	for i, h := range hashes {
+		if isNew[h] {
+			isNew[h] = false // a second path of the batch with this hash was there before too
+			continue
+		}
+		if first, _ := firstBefore(ctx, l.source, b.paths[i], math.MaxInt64); first != b.origins[i] {
+			return &duplicateError{path: b.paths[i], first: first, second: b.origins[i]}
+		}
+	}
+	return nil
 }
 
 // paths is the first column of rows: every row, table or reject, starts with the document's path.
@@ -264,6 +336,9 @@ func (l *Loader) commit(ctx context.Context, conn *pgx.Conn, b *batch, checkpoin
 		return err
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it is a no-op
+	if err := l.rememberPaths(ctx, tx, b); err != nil {
+		return err
+	}
 	for t, rows := range b.rows {
 		if err := l.write(ctx, tx, t, rows); err != nil {
 			return err
