@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -164,6 +163,3 @@ func FreePort(t testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
-
-// LocalAddress is host:port for a port of FreePort.
-func LocalAddress(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
