@@ -95,7 +95,7 @@ func Checks() []*Check {
 			Hint:        "create DNS records for global.domain and auth.<domain> pointing at the ingress",
 			Run:         checkDNS},
 		{ID: "smtp", Category: "external", Severity: Warn, Docs: "smtp",
-			Description: "the SMTP server for campaigns is reachable",
+			Description: "the SMTP server for campaigns and Kratos' mail is reachable",
 			Hint:        "set apis.campaigns.smtp.host and .port to a server this network can reach",
 			Applies:     when("the campaigns API is disabled", func(t *Target) bool { return t.boolean("apis", "campaigns", "enabled") }),
 			Run:         checkSMTP},

@@ -131,7 +131,7 @@ func checkDNS(ctx context.Context, t *Target) Outcome {
 func checkSMTP(ctx context.Context, t *Target) Outcome {
 	host := t.str("apis", "campaigns", "smtp", "host")
 	if host == "" {
-		return Failf("no SMTP server set (apis.campaigns.smtp.host): campaigns cannot send e-mail")
+		return Failf("no SMTP server set (apis.campaigns.smtp.host): campaigns cannot send e-mail, and Kratos' verification and recovery flows are off")
 	}
 	addr := net.JoinHostPort(host, fmt.Sprint(t.value("apis", "campaigns", "smtp", "port")))
 	conn, err := (&net.Dialer{Timeout: t.ProbeTimeout}).DialContext(ctx, "tcp", addr)

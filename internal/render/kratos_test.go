@@ -30,10 +30,23 @@ func TestKratosRunsTheRenderedConfiguration(t *testing.T) {
 	for _, profile := range render.Profiles() {
 		t.Run(profile, func(t *testing.T) {
 			t.Parallel()
-			res := renderProfile(t, profile, "postgres.external.host=db.example.com", "apis.campaigns.smtp.host=mail.example.com")
+			set := []string{"postgres.external.host=db.example.com"}
+			if profile != "local" { // local runs as a laptop would: no SMTP server, no mail flows
+				set = append(set, "apis.campaigns.smtp.host=mail.example.com")
+			}
+			res := renderProfile(t, profile, set...)
 			config := find(t, res, "ConfigMap", "resimate-kratos-config")
 			files, _, err := unstructured.NestedStringMap(config.Object, "data")
 			require.NoError(t, err)
+			if profile == "local" {
+				assert.NotContains(t, files["kratos.yml"], "courier:", "no SMTP server: no courier")
+				for _, flow := range []string{"recovery", "verification"} {
+					assert.Regexp(t, flow+`:\n\s+ui_url: \S+\n\s+#[^\n]*\n\s+enabled: false\n`, files["kratos.yml"], "no SMTP server: no %s mail", flow)
+				}
+			} else {
+				assert.Contains(t, files["kratos.yml"], `connection_uri: "smtp://mail.example.com:587/"`)
+				assert.Contains(t, files["kratos.yml"], `from_address: "no-reply@`)
+			}
 			db, err := url.Parse(testenv.Database(t))
 			require.NoError(t, err)
 			public, admin := testenv.FreePort(t), testenv.FreePort(t)
