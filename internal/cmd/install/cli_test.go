@@ -56,10 +56,12 @@ func cli(t *testing.T, kubeconfig string, args ...string) result {
 	return result{code, out.String(), errOut.String()}
 }
 
-// The flags that make a local install fit the test cluster.
+// The flags that make a local install fit the test cluster. The lock TTL is short so that a
+// killed run's lock goes stale soon, but not so short that a busy 2-core machine misses a renewal
+// and the live run loses its own lock (seen in CI with 2 s).
 func installArgs(ns string, extra ...string) []string {
 	return append([]string{"install", "--profile", "local", "-n", ns, "--set", "global.domain=localhost",
-		"--skip-upstream", "--offline", "--ignore-checks", "smtp", "--timeout", "2m", "--lock-ttl", "2s", "--log-level", "debug"}, extra...)
+		"--skip-upstream", "--offline", "--ignore-checks", "smtp", "--timeout", "2m", "--lock-ttl", "6s", "--log-level", "debug"}, extra...)
 }
 
 // stage is a point of an install to stop it at, and what must be seen before the stop.
