@@ -31,14 +31,34 @@ type Admin struct {
 	Mark string
 }
 
-// NewAdmin parses the admin URL, applying sslmode (from the values) unless the URL names one.
-func NewAdmin(adminURL, sslmode, mark string) (*Admin, error) {
-	dsn, _ := WithSSLMode(adminURL, sslmode)
-	cfg, err := pgx.ParseConfig(dsn)
+// NewAdmin parses the admin URL with the values' host and sslmode (see ParseAdminURL).
+func NewAdmin(adminURL, host, sslmode, mark string) (*Admin, error) {
+	cfg, _, err := ParseAdminURL(adminURL, host, sslmode)
 	if err != nil {
-		return nil, fmt.Errorf("--postgres-url is not a PostgreSQL URL: %s", RedactURLError(err))
+		return nil, err
 	}
 	return &Admin{Config: cfg, Mark: mark}, nil
+}
+
+// ParseAdminURL reads --postgres-url: the values' sslmode applies unless the URL names one, and
+// their host when the URL names none. It says which sslmode the connection uses.
+func ParseAdminURL(adminURL, host, sslmode string) (*pgx.ConnConfig, string, error) {
+	dsn, mode := withSSLMode(adminURL, sslmode)
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, "", fmt.Errorf("--postgres-url is not a PostgreSQL URL: %s", redactURLError(err))
+	}
+	if host != "" && !strings.Contains(adminURL, "@") {
+		cfg.Host = host
+	}
+	return cfg, mode, nil
+}
+
+// loginAs is the admin's connection settings with the owner's role, password and database.
+func (a *Admin) loginAs(o Owner) *pgx.ConnConfig {
+	login := a.Config.Copy()
+	login.User, login.Password, login.Database = o.Role, o.Password, o.Database
+	return login
 }
 
 func (a *Admin) comment() string { return "managed by resimatectl for " + a.Mark }
@@ -129,7 +149,7 @@ func (a *Admin) prepare(ctx context.Context, conn *pgx.Conn, o Owner, superuser 
 	}
 
 	// The password in the Secret is the one that works: a rerun where it does changes nothing.
-	works, err := passwordWorks(ctx, conn, a.Config, o, superuser)
+	works, err := a.passwordWorks(ctx, conn, o, superuser)
 	if err != nil {
 		return changes, err
 	}
@@ -139,9 +159,7 @@ func (a *Admin) prepare(ctx context.Context, conn *pgx.Conn, o Owner, superuser 
 		}
 		changes = append(changes, "set the password of role "+o.Role+" to the one in its Secret")
 	}
-	login := a.Config.Copy()
-	login.User, login.Password, login.Database = o.Role, o.Password, o.Database
-	own, err := pgx.ConnectConfig(ctx, login)
+	own, err := pgx.ConnectConfig(ctx, a.loginAs(o))
 	if err != nil {
 		return changes, fmt.Errorf("logging in as %s: %s", o.Role, message(err))
 	}
@@ -164,7 +182,7 @@ func (a *Admin) prepare(ctx context.Context, conn *pgx.Conn, o Owner, superuser 
 
 // passwordWorks reports whether the role's password is o.Password: a superuser compares it with
 // the stored SCRAM verifier (a server that trusts loopback logs anybody in), others try to log in.
-func passwordWorks(ctx context.Context, conn *pgx.Conn, admin *pgx.ConnConfig, o Owner, superuser bool) (bool, error) {
+func (a *Admin) passwordWorks(ctx context.Context, conn *pgx.Conn, o Owner, superuser bool) (bool, error) {
 	if superuser {
 		var stored *string
 		if err := conn.QueryRow(ctx, "SELECT rolpassword FROM pg_authid WHERE rolname = $1", o.Role).Scan(&stored); err != nil {
@@ -172,9 +190,7 @@ func passwordWorks(ctx context.Context, conn *pgx.Conn, admin *pgx.ConnConfig, o
 		}
 		return stored != nil && scramMatches(*stored, o.Password), nil
 	}
-	login := admin.Copy()
-	login.User, login.Password, login.Database = o.Role, o.Password, o.Database
-	own, err := pgx.ConnectConfig(ctx, login)
+	own, err := pgx.ConnectConfig(ctx, a.loginAs(o))
 	var pgErr *pgconn.PgError
 	switch {
 	case err == nil:
@@ -201,12 +217,12 @@ func message(err error) string {
 	if errors.As(err, &pgErr) {
 		return pgErr.Message + " (SQLSTATE " + pgErr.Code + ")"
 	}
-	return RedactURLError(err)
+	return redactURLError(err)
 }
 
-// WithSSLMode gives a URL or key=value DSN the sslmode the values name, unless it names one
+// withSSLMode gives a URL or key=value DSN the sslmode the values name, unless it names one
 // itself, and says which mode the connection uses.
-func WithSSLMode(dsn, mode string) (string, string) {
+func withSSLMode(dsn, mode string) (string, string) {
 	if i := strings.Index(dsn, "sslmode="); i >= 0 {
 		named := dsn[i+len("sslmode="):]
 		if j := strings.IndexAny(named, "& "); j >= 0 {
@@ -226,8 +242,8 @@ func WithSSLMode(dsn, mode string) (string, string) {
 	return dsn + " sslmode=" + mode, mode
 }
 
-// RedactURLError keeps pgx's parse errors from echoing the URL (and its password).
-func RedactURLError(err error) string {
+// redactURLError keeps pgx's parse errors from echoing the URL (and its password).
+func redactURLError(err error) string {
 	msg := err.Error()
 	if i := strings.Index(msg, "cannot parse"); i >= 0 {
 		if j := strings.Index(msg, "`:"); j > i {

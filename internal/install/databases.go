@@ -3,7 +3,6 @@ package install
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -45,14 +44,7 @@ type externalServer struct{ host, sslmode string }
 // admin connects as the admin URL's user; the URL may leave the server to the values, as
 // preflight allows.
 func (e *externalServer) admin(adminURL, ns, name string) (*database.Admin, error) {
-	admin, err := database.NewAdmin(adminURL, e.sslmode, ns+"/"+name)
-	if err != nil {
-		return nil, err
-	}
-	if e.host != "" && !strings.Contains(adminURL, "@") {
-		admin.Config.Host = e.host
-	}
-	return admin, nil
+	return database.NewAdmin(adminURL, e.host, e.sslmode, ns+"/"+name)
 }
 
 // platformDatabases are the roles and databases the platform needs on an external PostgreSQL

@@ -23,14 +23,10 @@ func checkExternalPostgres(ctx context.Context, t *Target) Outcome {
 	if t.PostgresURL == "" {
 		return Failf("no credentials for the external PostgreSQL at %s:%v: pass --postgres-url", t.str("postgres", "external", "host"), t.value("postgres", "external", "port"))
 	}
-	dsn, sslmode := database.WithSSLMode(t.PostgresURL, t.str("postgres", "external", "sslmode"))
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		return Failf("--postgres-url is not a PostgreSQL URL: %v", database.RedactURLError(err))
-	}
 	// The URL may omit the host: the values name the server.
-	if h := t.str("postgres", "external", "host"); h != "" && !strings.Contains(t.PostgresURL, "@") {
-		cfg.Host = h
+	cfg, sslmode, err := database.ParseAdminURL(t.PostgresURL, t.str("postgres", "external", "host"), t.str("postgres", "external", "sslmode"))
+	if err != nil {
+		return Failf("%v", err)
 	}
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
 	cfg.ConnectTimeout = t.ProbeTimeout
