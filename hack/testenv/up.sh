@@ -227,6 +227,13 @@ up_firestore() {
   wait_until firestore 90 curl -sf "http://127.0.0.1:$TESTENV_FIRESTORE_PORT/"
 }
 
+# The packaged upstream charts (with their SHA256SUMS) that tests install from, as an air-gapped
+# site would: RESIMATE_CHARTS_MIRROR, or the shared folder beside the project.
+charts_mirror() {
+  local d=${RESIMATE_CHARTS_MIRROR:-$here/../../../shared/charts-mirror}
+  if [ -f "$d/SHA256SUMS" ]; then (cd "$d" && pwd); else log "no upstream charts mirror at $d (set RESIMATE_CHARTS_MIRROR)" >&2; fi
+}
+
 write_env() {
   # Short names for the tools beside the servers, on PATH for whoever sources the env file.
   mkdir -p "$TESTENV_STATE/bin"
@@ -246,6 +253,7 @@ export KRATOS_BIN=$TESTENV_BIN/kratos-$KRATOS_VERSION
 export KRATOS_CONFIG=$TESTENV_STATE/kratos/kratos.yml
 export FIREBASE_AUTH_EMULATOR_HOST=127.0.0.1:$TESTENV_FIREBASE_AUTH_PORT
 export FIRESTORE_EMULATOR_HOST=127.0.0.1:$TESTENV_FIRESTORE_PORT
+export RESIMATE_CHARTS_MIRROR=$(charts_mirror)
 export PATH=$TESTENV_STATE/bin:\$PATH
 ENV
 }

@@ -77,10 +77,11 @@ type Options struct {
 	Timeout       time.Duration
 	DryRun        bool
 	SkipPreflight bool
-	ChartsDir     string
-	SkipUpstream  bool
-	ForceUnlock   bool
-	LockTTL       time.Duration
+	// Upstream says where the upstream charts come from (--charts-dir, --charts-digests);
+	// Preflight.SkipUpstream leaves them out.
+	Upstream    upstream.Source
+	ForceUnlock bool
+	LockTTL     time.Duration
 	// Operation names the run in the lock and the record: install or upgrade.
 	Operation string
 }
@@ -124,6 +125,18 @@ func Install(ctx context.Context, env *Env, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	needed, err := upstream.Needed(rendered.Effective)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Preflight.SkipUpstream {
+		needed = nil
+	}
+	// Every archive is verified before anything changes.
+	upstreamCharts, err := upstream.LoadAll(needed, opts.Upstream)
+	if err != nil {
+		return nil, err
+	}
 	if opts.DryRun {
 		return dryRun(ctx, env, rendered, opts.Chart, res)
 	}
@@ -150,13 +163,11 @@ func Install(ctx context.Context, env *Env, opts Options) (*Result, error) {
 		return nil, err
 	}
 
-	needed, err := neededUpstream(rendered)
-	if err != nil {
-		return nil, err
-	}
-	if len(needed) > 0 && !opts.SkipUpstream {
+	if len(needed) > 0 {
 		env.emit(Event{Type: "phase", Message: "upstream platform charts"})
-		if err := upstream.InstallAll(ctx, needed, opts.ChartsDir, env.Helm, opts.Timeout, func(m string) { env.emit(Event{Type: "note", Message: m}) }); err != nil {
+		in := &upstream.Installer{Helm: env.Helm, Kube: c, User: user, Timeout: opts.Timeout, LockTTL: opts.LockTTL,
+			Progress: func(m string) { env.emit(Event{Type: "note", Message: m}) }}
+		if err := in.Install(ctx, needed, upstreamCharts); err != nil {
 			return nil, err
 		}
 	}
@@ -215,20 +226,6 @@ func runPreflight(ctx context.Context, env *Env, opts Options, rendered *render.
 	}
 	env.emit(Event{Type: "note", Message: fmt.Sprintf("preflight: %d checks passed, %d warned, %d skipped", rep.Summary.Passed, rep.Summary.Warnings, rep.Summary.Skipped)})
 	return nil
-}
-
-func neededUpstream(rendered *render.Result) ([]upstream.Chart, error) {
-	all, err := upstream.Pinned()
-	if err != nil {
-		return nil, err
-	}
-	var needed []upstream.Chart
-	for _, u := range all {
-		if u.Needed(rendered.Effective) {
-			needed = append(needed, u)
-		}
-	}
-	return needed, nil
 }
 
 // applyRelease installs, upgrades, or does nothing when the release already holds exactly this

@@ -50,9 +50,9 @@ var kwokValues = []string{"storage.className=kwok-volume", "storage.createClass.
 func options(ns, profile string, set ...string) install.Options {
 	return install.Options{
 		Chart:   render.Options{Profile: profile, Namespace: ns, Set: append(append([]string{}, kwokValues...), set...)},
-		Timeout: 2 * time.Minute, SkipUpstream: true, LockTTL: 3 * time.Second,
+		Timeout: 2 * time.Minute, LockTTL: 3 * time.Second,
 		// The test cluster has no ingress controllers, cert-manager or managed PostgreSQL.
-		Preflight: preflight.Params{Offline: true, Ignore: []string{"ingress-class", "cert-manager", "postgres-external", "smtp", "cloud"}},
+		Preflight: preflight.Params{Offline: true, SkipUpstream: true, Ignore: []string{"ingress-class", "cert-manager", "postgres-external", "smtp", "cloud"}},
 	}
 }
 

@@ -99,6 +99,10 @@ func (l *Lock) Acquire(ctx context.Context, force bool) (context.Context, string
 		return nil, "", fmt.Errorf("taking the install lock (Lease %s/%s): %w", l.ns, l.name, err)
 	}
 	cur, err := leases.Get(ctx, l.name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		// Its holder released it in between: the lock is free, or another run just took it.
+		return nil, "", fmt.Errorf("%w: the lock changed hands at this moment; try again", ErrLocked)
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("reading the install lock: %w", err)
 	}

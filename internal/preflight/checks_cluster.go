@@ -215,40 +215,57 @@ func checkIngressClass(ctx context.Context, t *Target) Outcome {
 	return Failf("IngressClass %q (ingress.className) not found; the cluster has: %s", name, listOrNone(found))
 }
 
-// crdCheck requires CRDs to exist and be established, and reports their served versions and the
-// operator's version when the CRD carries it as a label.
+// crdCheck requires CRDs to exist and be established, or to come with install's upstream
+// charts, and reports their served versions and the operator's version when the CRD carries it
+// as a label.
 func crdCheck(what string, names ...string) func(context.Context, *Target) Outcome {
 	return func(ctx context.Context, t *Target) Outcome {
-		var missing, found []string
-		for _, n := range names {
-			crd, err := t.CRD(ctx, n)
-			if err != nil {
-				return Failf("cannot read CRD %s: %v", n, shortErr(err))
-			}
-			if crd == nil || !established(crd.Status.Conditions) {
-				missing = append(missing, n)
-				continue
-			}
-			var versions []string
-			for _, v := range crd.Spec.Versions {
-				if v.Served {
-					versions = append(versions, v.Name)
-				}
-			}
-			desc := n + " (" + strings.Join(versions, ", ") + ")"
-			for _, key := range []string{"app.kubernetes.io/version", "serving.knative.dev/release"} {
-				if v := crd.Labels[key]; v != "" {
-					desc += " " + what + " " + v
-					break
-				}
-			}
-			found = append(found, desc)
+		found, missing, brought, err := t.crdState(ctx, what, names)
+		if err != nil {
+			return Failf("%v", err)
 		}
 		if len(missing) > 0 {
 			return Failf("%s is not installed: missing CRDs %s", what, strings.Join(missing, ", "))
 		}
+		if len(brought) > 0 {
+			return Passf("%s will be installed by install: %s", what, strings.Join(brought, "; "))
+		}
 		return Passf("%s installed: %s", what, strings.Join(found, "; "))
 	}
+}
+
+// crdState sorts names into CRDs found established (described with their versions), missing,
+// and not there yet but brought by an upstream chart install will install.
+func (t *Target) crdState(ctx context.Context, what string, names []string) (found, missing, brought []string, err error) {
+	for _, n := range names {
+		crd, err := t.CRD(ctx, n)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("cannot read CRD %s: %v", n, shortErr(err))
+		}
+		if crd == nil || !established(crd.Status.Conditions) {
+			if chart := t.Brought[n]; chart != "" {
+				brought = append(brought, n+" (upstream chart "+chart+")")
+			} else {
+				missing = append(missing, n)
+			}
+			continue
+		}
+		var versions []string
+		for _, v := range crd.Spec.Versions {
+			if v.Served {
+				versions = append(versions, v.Name)
+			}
+		}
+		desc := n + " (" + strings.Join(versions, ", ") + ")"
+		for _, key := range []string{"app.kubernetes.io/version", "serving.knative.dev/release"} {
+			if v := crd.Labels[key]; v != "" {
+				desc += " " + what + " " + v
+				break
+			}
+		}
+		found = append(found, desc)
+	}
+	return found, missing, brought, nil
 }
 
 func checkPrometheusOperator(ctx context.Context, t *Target) Outcome {
@@ -261,11 +278,15 @@ func checkPrometheusOperator(ctx context.Context, t *Target) Outcome {
 }
 
 func checkCertManager(ctx context.Context, t *Target) Outcome {
-	out := crdCheck("cert-manager", "certificates.cert-manager.io", "clusterissuers.cert-manager.io", "issuers.cert-manager.io")(ctx, t)
+	crds := []string{"certificates.cert-manager.io", "clusterissuers.cert-manager.io", "issuers.cert-manager.io"}
+	out := crdCheck("cert-manager", crds...)(ctx, t)
 	if out.Status != StatusPass {
 		return out
 	}
 	kind, name := t.str("certManager", "issuerKind"), t.str("certManager", "issuerName")
+	if _, _, brought, _ := t.crdState(ctx, "cert-manager", crds); len(brought) > 0 {
+		return Warnf("cert-manager will be installed by install; create %s %q (certManager.issuerName) then, or the ingress certificate is never issued", kind, name)
+	}
 	path := "/apis/cert-manager.io/v1/clusterissuers/" + name
 	if kind == "Issuer" {
 		path = "/apis/cert-manager.io/v1/namespaces/" + t.Namespace + "/issuers/" + name

@@ -170,6 +170,36 @@ func TestBareClusterNamesWhatIsMissing(t *testing.T) {
 		"no node has room for the largest pod (Cluster resimate-postgres: 1 CPU, 2Gi memory)", byID["capacity"].Message)
 }
 
+// What install's upstream charts bring is no failure on a cluster that lacks it yet; with
+// --skip-upstream it is.
+func TestBareClusterPassesForWhatInstallBrings(t *testing.T) {
+	set := append(localValues(t), "monitoring.enabled=true")
+	rendered, err := render.Render(context.Background(), render.Options{Profile: "onprem", Namespace: "resimate", Set: set})
+	require.NoError(t, err)
+	evaluate := func(skip bool) map[string]Result {
+		rep, err := Evaluate(context.Background(), bareConfig(t), nil, rendered, Params{Profile: "onprem", Namespace: "resimate", Offline: true, SkipUpstream: skip}, nil)
+		require.NoError(t, err)
+		byID := map[string]Result{}
+		for _, r := range rep.Results {
+			byID[r.ID] = r
+		}
+		return byID
+	}
+	byID := evaluate(false)
+	assert.Equal(t, StatusPass, byID["knative"].Status)
+	assert.Equal(t, "Knative Serving will be installed by install: services.serving.knative.dev (upstream chart knative-operator)", byID["knative"].Message)
+	assert.Equal(t, "CloudNativePG will be installed by install: clusters.postgresql.cnpg.io (upstream chart cloudnative-pg); databases.postgresql.cnpg.io (upstream chart cloudnative-pg)", byID["cloudnative-pg"].Message)
+	assert.Equal(t, StatusPass, byID["prometheus-operator"].Status)
+	assert.Equal(t, StatusWarn, byID["cert-manager"].Status)
+	assert.Equal(t, `cert-manager will be installed by install; create ClusterIssuer "letsencrypt" (certManager.issuerName) then, or the ingress certificate is never issued`, byID["cert-manager"].Message)
+
+	byID = evaluate(true)
+	for _, id := range []string{"knative", "cloudnative-pg", "prometheus-operator", "cert-manager"} {
+		assert.Equal(t, StatusFail, byID[id].Status, id)
+		assert.Contains(t, byID[id].Message, "is not installed: missing CRDs", id)
+	}
+}
+
 func TestSmallNodePoolFailsCapacityWithTheNumbers(t *testing.T) {
 	cs := testenv.Clientset(t)
 	pool := testenv.UniqueName("small")

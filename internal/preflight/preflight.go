@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/resimate/resimatectl/internal/render"
+	"github.com/resimate/resimatectl/internal/upstream"
 )
 
 // Severity says what a failing check means.
@@ -293,6 +294,8 @@ type Params struct {
 	Offline bool
 	// PostgresURL is the admin URL of an external PostgreSQL (a secret).
 	PostgresURL string
+	// SkipUpstream: install will not bring the upstream charts, so their CRDs must exist already.
+	SkipUpstream bool
 }
 
 // ValidateIgnore reports an --ignore-checks id that names no check: a typo there would
@@ -317,6 +320,13 @@ func Evaluate(ctx context.Context, cfg *rest.Config, cfgErr error, rendered *ren
 	}
 	t.Profile, t.Namespace, t.Release = p.Profile, p.Namespace, rendered.ReleaseName()
 	t.Offline, t.PostgresURL = p.Offline, p.PostgresURL
+	if !p.SkipUpstream {
+		needed, err := upstream.Needed(rendered.Effective)
+		if err != nil {
+			return nil, err
+		}
+		t.Brought = upstream.Brought(needed)
+	}
 	runner := &Runner{Checks: Checks(), Ignore: map[string]bool{}, Observer: observer}
 	for _, id := range p.Ignore {
 		runner.Ignore[id] = true

@@ -34,6 +34,9 @@ type Target struct {
 
 	// PostgresURL holds the credentials of an external PostgreSQL (a secret: never printed).
 	PostgresURL string
+	// Brought maps the CRDs that install's upstream charts will bring to the chart that brings
+	// each: their absence now is no failure.
+	Brought map[string]string
 	// Offline skips the checks that reach the internet (image registries).
 	Offline bool
 	// ProbeTimeout bounds each network probe.

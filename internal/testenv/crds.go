@@ -25,10 +25,13 @@ const (
 	CRDsPrometheus = "monitoring.coreos.com"
 )
 
-// EnsureCRDs installs the minimal test CRDs of the given API groups (cluster-wide, shared by every
-// test, never removed) and waits until they are established.
+// EnsureCRDs makes the CRDs of the given API groups exist (cluster-wide, shared by every test,
+// never removed) and waits until they are established. The operators' own groups (CNPG,
+// Prometheus) come from their real upstream charts in the mirror, installed as install would;
+// Knative Serving's, which its operator would create at run time, from a minimal fixture.
 func EnsureCRDs(t testing.TB, groups ...string) {
 	t.Helper()
+	ensureUpstream(t, groups)
 	cs, err := apiextensions.NewForConfig(RestConfig(t))
 	if err != nil {
 		t.Fatal(err)

@@ -47,6 +47,8 @@ type Env struct {
 	KratosConfig     string
 	FirebaseAuthHost string
 	FirestoreHost    string
+	// ChartsMirror is the folder of packaged upstream charts and their SHA256SUMS.
+	ChartsMirror string
 }
 
 var (
@@ -92,6 +94,7 @@ func load() (*Env, error) {
 		KratosConfig:     vars["KRATOS_CONFIG"],
 		FirebaseAuthHost: vars["FIREBASE_AUTH_EMULATOR_HOST"],
 		FirestoreHost:    vars["FIRESTORE_EMULATOR_HOST"],
+		ChartsMirror:     vars["RESIMATE_CHARTS_MIRROR"],
 	}
 	for _, k := range []string{"FIREBASE_AUTH_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST"} {
 		if os.Getenv(k) == "" && vars[k] != "" {
@@ -191,6 +194,22 @@ func Require(t testing.TB, components ...Component) *Env {
 		}
 	}
 	return e
+}
+
+// ChartsMirror returns the folder of packaged upstream charts (install's --charts-dir) and its
+// SHA256SUMS (--charts-digests). Without it the test skips, or fails under CI=true.
+func ChartsMirror(t testing.TB) (dir, digests string) {
+	t.Helper()
+	e := Require(t, Kubernetes)
+	if e == nil {
+		return "", ""
+	}
+	digests = filepath.Join(e.ChartsMirror, "SHA256SUMS")
+	if _, err := os.Stat(digests); e.ChartsMirror == "" || err != nil {
+		unavailable(t, "no upstream charts mirror (RESIMATE_CHARTS_MIRROR when running 'make testenv-up')")
+		return "", ""
+	}
+	return e.ChartsMirror, digests
 }
 
 // skipUnderShort: -short skips integration tests, except under CI, where nothing is skipped

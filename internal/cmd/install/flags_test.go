@@ -2,6 +2,9 @@ package install
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,7 +29,7 @@ func TestInstallFlags(t *testing.T) {
 	assert.Equal(t, []string{"dns", "smtp"}, got.Install.Preflight.Ignore)
 	assert.True(t, got.Install.Preflight.Offline)
 	assert.Equal(t, "acme", got.Install.Preflight.Namespace, "preflight checks the namespace install uses")
-	assert.True(t, got.Install.SkipUpstream)
+	assert.True(t, got.Install.Preflight.SkipUpstream)
 	assert.Equal(t, "json", got.Output)
 	assert.NotNil(t, got.Env)
 
@@ -34,4 +37,31 @@ func TestInstallFlags(t *testing.T) {
 	err := cmdtest.Run(f, NewCmdInstall(f, func(_ context.Context, o *Options) error { got = o; return nil }), "--profile aws --ignore-checks dsn")
 	assert.Equal(t, cmdutil.ExitUsage, cmdutil.ExitCode(err))
 	assert.Nil(t, got, "nothing runs after a usage error")
+}
+
+func TestChartsDigestsFlag(t *testing.T) {
+	f, _, _, _ := cmdtest.Factory(t)
+	dir := t.TempDir()
+	sums := filepath.Join(dir, "SHA256SUMS")
+	sum := strings.Repeat("ab", 32)
+	require.NoError(t, os.WriteFile(sums, []byte("# vetted 2026-11-28\n"+sum+"  loki-18.11.0.tgz\n"), 0o644))
+	var got *Options
+	run := func(args string) error {
+		got = nil
+		return cmdtest.Run(f, NewCmdInstall(f, func(_ context.Context, o *Options) error { got = o; return nil }), args)
+	}
+	require.NoError(t, run("--profile local --charts-dir "+dir+" --charts-digests "+sums))
+	assert.Equal(t, map[string]string{"loki-18.11.0.tgz": sum}, got.Install.Upstream.Digests)
+
+	for args, want := range map[string]string{
+		"--profile local --charts-digests " + sums:                                   "--charts-digests lists the digests of the archives in --charts-dir: give both",
+		"--profile local --charts-dir " + dir + " --charts-digests " + dir + "/nope": "no such file",
+	} {
+		err := run(args)
+		assert.Equal(t, cmdutil.ExitUsage, cmdutil.ExitCode(err), args)
+		assert.ErrorContains(t, err, want)
+		assert.Nil(t, got)
+	}
+	require.NoError(t, os.WriteFile(sums, []byte("abc loki.tgz\n"), 0o644))
+	assert.ErrorContains(t, run("--profile local --charts-dir "+dir+" --charts-digests "+sums), `line 1: want "<sha256 hex>  <file name>", got "abc loki.tgz"`)
 }

@@ -78,6 +78,7 @@ func AddPreflightFlags(cmd *cobra.Command, p *preflight.Params) {
 	f.BoolVar(&p.Offline, "offline", false, "Skip the checks that reach the internet (image registries)")
 	f.StringVar(&p.PostgresURL, "postgres-url", "", "Admin URL of the external PostgreSQL (postgres://user:password@host:port/db); give it as RESIMATE_POSTGRES_URL, not on the command line")
 	cmdutil.MarkSecret(cmd, "postgres-url")
+	f.BoolVar(&p.SkipUpstream, "skip-upstream", false, "Do not install the upstream platform charts (they are managed elsewhere); preflight then needs their CRDs present")
 	_ = cmd.RegisterFlagCompletionFunc("ignore-checks", cobra.FixedCompletions(preflight.IDs(preflight.Checks()), cobra.ShellCompDirectiveNoFileComp))
 }
 

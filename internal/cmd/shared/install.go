@@ -13,6 +13,7 @@ import (
 	"github.com/resimate/resimatectl/internal/iostreams"
 	"github.com/resimate/resimatectl/internal/output"
 	"github.com/resimate/resimatectl/internal/ui"
+	"github.com/resimate/resimatectl/internal/upstream"
 )
 
 // AddInstallFlags adds the flags of install, upgrade plan and upgrade apply.
@@ -24,8 +25,8 @@ func AddInstallFlags(cmd *cobra.Command, o *install.Options, format *string) {
 	cmdutil.PositiveDurationVar(cmd, &o.Timeout, "timeout", 10*time.Minute, "How long to wait for every component to become Ready")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "Render and check, and say what would change, without changing anything")
 	fl.BoolVar(&o.SkipPreflight, "skip-preflight", false, "Do not run the preflight checks first")
-	fl.StringVar(&o.ChartsDir, "charts-dir", "", "Folder with the upstream charts as <chart>-<version>.tgz (air-gapped sites)")
-	fl.BoolVar(&o.SkipUpstream, "skip-upstream", false, "Do not install the upstream platform charts (they are managed elsewhere)")
+	fl.StringVar(&o.Upstream.Dir, "charts-dir", "", "Folder with the upstream charts as <chart>-<version>.tgz (air-gapped sites)")
+	fl.StringVar(&o.Upstream.DigestsFile, "charts-digests", "", "SHA256SUMS file of the archives in --charts-dir, for a site's repackaged charts (default: the published digests pinned in the tool)")
 	fl.BoolVar(&o.ForceUnlock, "force-unlock", false, "Break the namespace's install lock even if it looks alive")
 	cmdutil.PositiveDurationVar(cmd, &o.LockTTL, "lock-ttl", 30*time.Second, "How long a lock outlives its holder's last renewal")
 	_ = fl.MarkHidden("lock-ttl")
@@ -42,6 +43,16 @@ func CompleteInstall(f *cmdutil.Factory, o *install.Options, format string) (*in
 	}
 	if err := output.Validate(format); err != nil {
 		return nil, &cmdutil.FlagError{Err: err}
+	}
+	if o.Upstream.DigestsFile != "" {
+		if o.Upstream.Dir == "" {
+			return nil, &cmdutil.FlagError{Err: fmt.Errorf("--charts-digests lists the digests of the archives in --charts-dir: give both")}
+		}
+		digests, err := upstream.ReadDigests(o.Upstream.DigestsFile)
+		if err != nil {
+			return nil, &cmdutil.FlagError{Err: err}
+		}
+		o.Upstream.Digests = digests
 	}
 	return InstallEnv(f, ui.InstallEvents(eventWriter(f.IOStreams, format), format)), nil
 }

@@ -1,0 +1,82 @@
+package testenv
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"helm.sh/helm/v4/pkg/strvals"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+
+	"github.com/resimate/resimatectl/internal/helm"
+	"github.com/resimate/resimatectl/internal/kube"
+	"github.com/resimate/resimatectl/internal/upstream"
+)
+
+// UpstreamSet are the --set values every test that installs upstream charts gives, so that all
+// of them agree on the cluster's shared upstream releases: kwok runs no operator pods, so
+// nothing would answer the operators' admission webhooks.
+var UpstreamSet = []string{
+	"upstreamValues.cloudnative-pg.webhook.mutating.create=false",
+	"upstreamValues.cloudnative-pg.webhook.validating.create=false",
+	"upstreamValues.kube-prometheus-stack.prometheusOperator.admissionWebhooks.enabled=false",
+}
+
+// upstreamFor are the values that enable the upstream chart bringing each CRD group.
+var upstreamFor = map[string]map[string]any{
+	CRDsCNPG:       {"postgres": map[string]any{"mode": "operator"}},
+	CRDsPrometheus: {"monitoring": map[string]any{"enabled": true}},
+}
+
+// ensureUpstream installs, from the charts mirror, the upstream releases that bring groups,
+// the way install does (shared by every test on the cluster; a release already there is left
+// alone).
+func ensureUpstream(t testing.TB, groups []string) {
+	t.Helper()
+	values := map[string]any{upstream.SiteValuesKey: upstreamSiteValues(t)}
+	for _, g := range groups {
+		for k, v := range upstreamFor[g] {
+			values[k] = v
+		}
+	}
+	needed, err := upstream.Needed(values)
+	if err != nil || len(needed) == 0 {
+		return
+	}
+	dir, sums := ChartsMirror(t)
+	e := Require(t, Kubernetes)
+	digests, err := upstream.ReadDigests(sums)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := upstream.LoadAll(needed, upstream.Source{Dir: dir, Digests: digests, DigestsFile: sums})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := genericclioptions.NewConfigFlags(false)
+	flags.KubeConfig = &e.Kubeconfig
+	set, err := kube.NewClients(flags).Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	in := &upstream.Installer{Kube: set, User: "testenv", Timeout: 5 * time.Minute, LockTTL: 10 * time.Second,
+		Helm:     func(ns string) (*helm.Helm, error) { return helm.New(flags, ns, logger) },
+		Progress: func(m string) { t.Log(m) }}
+	if err := in.Install(context.Background(), needed, loaded); err != nil {
+		t.Fatalf("installing the upstream charts the tests need: %v", err)
+	}
+}
+
+// upstreamSiteValues is UpstreamSet as the values' upstreamValues map.
+func upstreamSiteValues(t testing.TB) map[string]any {
+	values := map[string]any{}
+	for _, s := range UpstreamSet {
+		if err := strvals.ParseInto(s, values); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return values[upstream.SiteValuesKey].(map[string]any)
+}
