@@ -10,6 +10,7 @@ require (
 	firebase.google.com/go/v4 v4.19.0
 	github.com/charmbracelet/colorprofile v0.4.3
 	github.com/creack/pty v1.1.24
+	github.com/distribution/reference v0.6.0
 	github.com/fluxcd/cli-utils v1.2.2
 	github.com/google/uuid v1.6.0
 	github.com/googleapis/gax-go/v2 v2.27.0

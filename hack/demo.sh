@@ -1,23 +1,30 @@
 #!/usr/bin/env bash
 # The README's first command: a real local run against the local test environment. Preflight,
-# install --profile=local, status. PostgreSQL is the test environment's (as an external server),
-# so no upstream chart needs fetching.
+# install --profile=local with the upstream charts it needs (CloudNativePG, kube-prometheus-stack,
+# Loki, Fluent Bit) from the charts mirror, as an air-gapped site would, then status.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/testenv/versions.sh"
 . "$TESTENV_STATE/env"
 bin=${RESIMATECTL:-$here/../bin/resimatectl}
 ns=${DEMO_NAMESPACE:-resimate-demo}
-pg_host=${DATABASE_URL#*@}; pg_host=${pg_host%%/*}
-values=(--profile local -n "$ns" --set global.domain=localhost
-  --set postgres.mode=external --set "postgres.external.host=${pg_host%:*}" --set "postgres.external.port=${pg_host#*:}"
-  --set postgres.external.sslmode=disable --postgres-url "$DATABASE_URL" --offline)
+mirror=${RESIMATE_CHARTS_MIRROR:?no charts mirror: set RESIMATE_CHARTS_MIRROR and run make testenv-up}
+values=(--profile local -n "$ns" --set global.domain=localhost --set storage.className=kwok-volume
+  --set monitoring.enabled=true --set logging.enabled=true
+  # kwok runs no pods, so nothing would answer the operators' admission webhooks.
+  --set upstreamValues.cloudnative-pg.webhook.mutating.create=false
+  --set upstreamValues.cloudnative-pg.webhook.validating.create=false
+  --set upstreamValues.kube-prometheus-stack.prometheusOperator.admissionWebhooks.enabled=false)
+charts=(--charts-dir "$mirror" --charts-digests "$mirror/SHA256SUMS")
 
 echo "== resimatectl preflight"
-"$bin" preflight "${values[@]}" --ignore-checks smtp || true
+"$bin" preflight "${values[@]}" --offline --ignore-checks smtp || true
+echo
+echo "== resimatectl images"
+"$bin" images "${values[@]}" "${charts[@]}"
 echo
 echo "== resimatectl install --profile=local"
-"$bin" install "${values[@]}" --ignore-checks smtp
+time "$bin" install "${values[@]}" "${charts[@]}" --offline --ignore-checks smtp
 echo
 echo "== resimatectl status"
 "$bin" status -n "$ns"

@@ -103,6 +103,10 @@ func Install(ctx context.Context, env *Env, opts Options) (*Result, error) {
 	opts.Operation = cmp.Or(opts.Operation, "install")
 	ns, name := opts.Chart.Namespace, cmp.Or(opts.Chart.ReleaseName, render.DefaultRelease)
 	opts.Chart.ReleaseName = name
+	if _, rel, err := installedRelease(env, ns, name); err == nil && rel.Info.Status == "deployed" {
+		// What Helm applies to an installed release is its upgrade rendering.
+		opts.Chart.Upgrade = true
+	}
 	rendered, err := render.Render(ctx, opts.Chart)
 	if err != nil {
 		return nil, &InputError{Err: err}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	kratos "github.com/ory/kratos-client-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -137,4 +138,73 @@ func apiError(err error) string {
 		return string(open.Body())
 	}
 	return fmt.Sprint(err)
+}
+
+// In operator mode the database comes with the release: on a first install the migration Job is
+// one of the release's objects, not a pre-install hook (which would run before the CNPG Cluster
+// is even created), and the real Kratos binary running its container waits for the database
+// and migrates once it exists. Upgrades keep it a pre-upgrade hook.
+func TestKratosMigrationWaitsForItsDatabase(t *testing.T) {
+	e := testenv.Require(t, testenv.Kratos, testenv.Postgres)
+	isHook := func(res *render.Result) bool {
+		for _, o := range res.Objects {
+			if o.GetKind() == "Job" && o.GetName() == "resimate-kratos-migrate" {
+				return o.Hook
+			}
+		}
+		t.Fatal("no migration Job rendered")
+		return false
+	}
+	res := renderProfile(t, "local")
+	assert.False(t, isHook(res), "operator mode, first install: a release object")
+	upgrade, err := render.Render(context.Background(), render.Options{Profile: "local", Upgrade: true})
+	require.NoError(t, err)
+	assert.True(t, isHook(upgrade), "operator mode, upgrade: a pre-upgrade hook")
+	assert.True(t, isHook(renderProfile(t, "aws")), "external database, prepared before: a hook")
+
+	// The database the Job names does not exist yet.
+	existing, err := url.Parse(testenv.Database(t))
+	require.NoError(t, err)
+	later := strings.TrimPrefix(existing.Path, "/") + "_later"
+	spec, volumes := testenv.PodTemplateContainer(t, find(t, res, "Job", "resimate-kratos-migrate"), "migrate")
+	migrate := (&testenv.Container{Spec: spec, Volumes: volumes,
+		Secrets: map[string]map[string]string{"resimate-db-kratos": {"username": existing.User.Username(), "password": "unused-on-loopback"}},
+		Rewrite: func(name, value string) string {
+			if name != "DSN" {
+				return value
+			}
+			u, err := url.Parse(value)
+			require.NoError(t, err)
+			u.Host, u.Path, u.RawQuery = existing.Host, "/"+later, "sslmode=disable"
+			return u.String()
+		},
+	}).Command(t, e.KratosBin)
+	out := &testenv.Buffer{}
+	migrate.Stdout, migrate.Stderr = out, out
+	require.NoError(t, migrate.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- migrate.Wait() }()
+	t.Cleanup(func() { _ = migrate.Process.Kill() })
+	testenv.Eventually(t, time.Minute, "the migration waiting for its database", func() (bool, error) {
+		return strings.Contains(out.String(), `database \"`+later+`\" does not exist`) || strings.Contains(out.String(), "Unable to ping database, retrying"), nil
+	})
+
+	admin, err := pgx.Connect(context.Background(), existing.String())
+	require.NoError(t, err)
+	defer admin.Close(context.Background())
+	_, err = admin.Exec(context.Background(), "CREATE DATABASE "+later)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+later+" WITH (FORCE)") })
+	select {
+	case err := <-exited:
+		require.NoError(t, err, out.String())
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the migration did not finish once its database existed:\n%s", out.String())
+	}
+	db, err := pgx.Connect(context.Background(), strings.Replace(existing.String(), existing.Path, "/"+later, 1))
+	require.NoError(t, err)
+	defer db.Close(context.Background())
+	var tables int
+	require.NoError(t, db.QueryRow(context.Background(), "SELECT count(*) FROM information_schema.tables WHERE table_name = 'identities'").Scan(&tables))
+	assert.Equal(t, 1, tables, "Kratos' schema is there")
 }

@@ -32,7 +32,21 @@ type Chart struct {
 	// Objects are applied once the chart is Ready.
 	Objects []map[string]any `json:"objects"`
 	Values  map[string]any   `json:"values"`
+	// Registry moves the chart's images to a mirror (RegistryPlaceholder stands for it).
+	Registry *Registry `json:"registry"`
+	// RuntimeImages are run by the chart's operator but named by no manifest.
+	RuntimeImages []string `json:"runtimeImages"`
 }
+
+// Registry holds the values, and the fields of each of Objects, that point a chart's images at
+// a mirror.
+type Registry struct {
+	Values  map[string]any   `json:"values"`
+	Objects []map[string]any `json:"objects"`
+}
+
+// RegistryPlaceholder stands for the mirror (global.imageRegistry) in Registry.
+const RegistryPlaceholder = "${REGISTRY}"
 
 // SiteValuesKey is the Resimate values' key under which a site adds to an upstream chart's
 // values, by the chart's name.
@@ -66,10 +80,14 @@ func Needed(values map[string]any) ([]Chart, error) {
 		return nil, err
 	}
 	site, _, _ := unstructured.NestedMap(values, SiteValuesKey)
+	mirror, _, _ := unstructured.NestedString(values, "global", "imageRegistry")
 	var needed []Chart
 	for _, u := range all {
 		if !u.enabledBy(values) {
 			continue
+		}
+		if mirror != "" && u.Registry != nil {
+			u = u.mirrored(strings.TrimSuffix(mirror, "/"))
 		}
 		if own, ok := site[u.Name].(map[string]any); ok {
 			u.Values = util.MergeTables(jsonCopy(own), jsonCopy(u.Values))
@@ -77,6 +95,28 @@ func Needed(values map[string]any) ([]Chart, error) {
 		needed = append(needed, u)
 	}
 	return needed, nil
+}
+
+// mirrored returns the chart with its Registry values and object fields, naming mirror, merged
+// over its own.
+func (u Chart) mirrored(mirror string) Chart {
+	sub := func(m map[string]any) map[string]any {
+		data, _ := json.Marshal(m)
+		data = []byte(strings.ReplaceAll(string(data), RegistryPlaceholder, mirror))
+		out := map[string]any{}
+		_ = json.Unmarshal(data, &out)
+		return out
+	}
+	u.Values = util.MergeTables(sub(u.Registry.Values), jsonCopy(u.Values))
+	objects := make([]map[string]any, len(u.Objects))
+	for i, o := range u.Objects {
+		objects[i] = jsonCopy(o)
+		if i < len(u.Registry.Objects) {
+			objects[i] = util.MergeTables(sub(u.Registry.Objects[i]), objects[i])
+		}
+	}
+	u.Objects = objects
+	return u
 }
 
 // jsonCopy is a deep copy with the types Helm stores values with (numbers as float64), so

@@ -21,9 +21,20 @@ app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
-{{/* Image reference of a platform component; call with (dict "ctx" $ "image" .Values.x.image). */}}
+{{/* Image reference of a component; call with (dict "ctx" $ "image" .Values.x.image). With
+global.imageRegistry set, the image comes from that mirror: its registry host is replaced, its
+path kept (a Docker Hub short name keeps all of it). */}}
 {{- define "resimate.image" -}}
-{{- printf "%s/%s:%s" .ctx.Values.global.imageRegistry .image.repository (default .ctx.Values.global.imageTag .image.tag) -}}
+{{- $repo := .image.repository -}}
+{{- with .ctx.Values.global.imageRegistry -}}
+{{- $parts := splitList "/" $repo -}}
+{{- $first := first $parts -}}
+{{- if and (gt (len $parts) 1) (or (contains "." $first) (contains ":" $first) (eq $first "localhost")) -}}
+{{- $parts = rest $parts -}}
+{{- end -}}
+{{- $repo = printf "%s/%s" (trimSuffix "/" .) (join "/" $parts) -}}
+{{- end -}}
+{{- printf "%s:%s" $repo (default .ctx.Values.global.imageTag .image.tag) -}}
 {{- end -}}
 
 {{/* Pod-level security: PodSecurity "restricted". */}}

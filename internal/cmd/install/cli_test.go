@@ -109,7 +109,7 @@ func TestKilledInstallConvergesOnRerun(t *testing.T) {
 			}
 			st := cli(t, e.Kubeconfig, "status", "-n", ns)
 			assert.Equal(t, 0, st.code, st.stdout)
-			assert.Contains(t, st.stdout, "Ready: all 8 components are Current")
+			assert.Contains(t, st.stdout, "Ready: all 9 components are Current")
 
 			// No duplicate or orphaned objects: the namespace holds what the release says, once.
 			rel := latestRelease(t, ns)

@@ -25,12 +25,33 @@ func AddInstallFlags(cmd *cobra.Command, o *install.Options, format *string) {
 	cmdutil.PositiveDurationVar(cmd, &o.Timeout, "timeout", 10*time.Minute, "How long to wait for every component to become Ready")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "Render and check, and say what would change, without changing anything")
 	fl.BoolVar(&o.SkipPreflight, "skip-preflight", false, "Do not run the preflight checks first")
-	fl.StringVar(&o.Upstream.Dir, "charts-dir", "", "Folder with the upstream charts as <chart>-<version>.tgz (air-gapped sites)")
-	fl.StringVar(&o.Upstream.DigestsFile, "charts-digests", "", "SHA256SUMS file of the archives in --charts-dir, for a site's repackaged charts (default: the published digests pinned in the tool)")
+	AddUpstreamFlags(cmd, &o.Upstream)
 	fl.BoolVar(&o.ForceUnlock, "force-unlock", false, "Break the namespace's install lock even if it looks alive")
 	cmdutil.PositiveDurationVar(cmd, &o.LockTTL, "lock-ttl", 30*time.Second, "How long a lock outlives its holder's last renewal")
 	_ = fl.MarkHidden("lock-ttl")
 	cmdutil.MarkCommandLineOnly(cmd, "skip-preflight", "force-unlock")
+}
+
+// AddUpstreamFlags adds the flags that say where the upstream charts come from.
+func AddUpstreamFlags(cmd *cobra.Command, src *upstream.Source) {
+	cmd.Flags().StringVar(&src.Dir, "charts-dir", "", "Folder with the upstream charts as <chart>-<version>.tgz (air-gapped sites)")
+	cmd.Flags().StringVar(&src.DigestsFile, "charts-digests", "", "SHA256SUMS file of the archives in --charts-dir, for a site's repackaged charts (default: the published digests pinned in the tool)")
+}
+
+// CompleteUpstream reads --charts-digests, which needs --charts-dir.
+func CompleteUpstream(src *upstream.Source) error {
+	if src.DigestsFile == "" {
+		return nil
+	}
+	if src.Dir == "" {
+		return &cmdutil.FlagError{Err: fmt.Errorf("--charts-digests lists the digests of the archives in --charts-dir: give both")}
+	}
+	digests, err := upstream.ReadDigests(src.DigestsFile)
+	if err != nil {
+		return &cmdutil.FlagError{Err: err}
+	}
+	src.Digests = digests
+	return nil
 }
 
 // CompleteInstall checks the install flags; the events go where -o says.
@@ -44,15 +65,8 @@ func CompleteInstall(f *cmdutil.Factory, o *install.Options, format string) (*in
 	if err := output.Validate(format); err != nil {
 		return nil, &cmdutil.FlagError{Err: err}
 	}
-	if o.Upstream.DigestsFile != "" {
-		if o.Upstream.Dir == "" {
-			return nil, &cmdutil.FlagError{Err: fmt.Errorf("--charts-digests lists the digests of the archives in --charts-dir: give both")}
-		}
-		digests, err := upstream.ReadDigests(o.Upstream.DigestsFile)
-		if err != nil {
-			return nil, &cmdutil.FlagError{Err: err}
-		}
-		o.Upstream.Digests = digests
+	if err := CompleteUpstream(&o.Upstream); err != nil {
+		return nil, err
 	}
 	return InstallEnv(f, ui.InstallEvents(eventWriter(f.IOStreams, format), format)), nil
 }
