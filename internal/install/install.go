@@ -10,10 +10,13 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
@@ -107,9 +110,9 @@ func Install(ctx context.Context, env *Env, opts Options) (*Result, error) {
 		// What Helm applies to an installed release is its upgrade rendering.
 		opts.Chart.Upgrade = true
 	}
-	rendered, err := render.Render(ctx, opts.Chart)
+	rendered, err := renderForCluster(ctx, env, opts.Chart)
 	if err != nil {
-		return nil, &InputError{Err: err}
+		return nil, err
 	}
 	res := &Result{Release: name, Namespace: ns}
 	if opts.Operation == "upgrade" {
@@ -201,6 +204,34 @@ func Install(ctx context.Context, env *Env, opts Options) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// renderForCluster renders the chart with what only the cluster knows and the values leave out:
+// the API server's addresses, which the network policies let Vault and PostgreSQL reach.
+func renderForCluster(ctx context.Context, env *Env, opts render.Options) (*render.Result, error) {
+	rendered, err := render.Render(ctx, opts)
+	if err != nil {
+		return nil, &InputError{Err: err}
+	}
+	enabled, _, _ := unstructured.NestedBool(rendered.Effective, "networkPolicies", "enabled")
+	given, _, _ := unstructured.NestedSlice(rendered.Effective, "networkPolicies", "apiServerCIDRs")
+	if !enabled || len(given) > 0 {
+		return rendered, nil
+	}
+	c, err := env.Kube.Get()
+	if err != nil {
+		return rendered, nil // preflight says what is wrong with the cluster
+	}
+	cidrs, err := kube.APIServerCIDRs(ctx, c.Kube)
+	if err != nil || len(cidrs) == 0 {
+		return rendered, nil
+	}
+	opts.Set = append(slices.Clone(opts.Set), "networkPolicies.apiServerCIDRs={"+strings.Join(cidrs, ",")+"}")
+	rendered, err = render.Render(ctx, opts)
+	if err != nil {
+		return nil, &InputError{Err: err}
+	}
+	return rendered, nil
 }
 
 // namespaceLabels are those of a namespace install creates: PodSecurity's restricted level,

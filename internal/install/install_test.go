@@ -17,6 +17,7 @@ import (
 
 	"github.com/resimate/resimatectl/internal/health"
 	"github.com/resimate/resimatectl/internal/install"
+	"github.com/resimate/resimatectl/internal/kube"
 	"github.com/resimate/resimatectl/internal/lock"
 	"github.com/resimate/resimatectl/internal/logging"
 	"github.com/resimate/resimatectl/internal/preflight"
@@ -73,6 +74,15 @@ func TestInstallEveryProfileThenRerunIsANoOp(t *testing.T) {
 			assert.Equal(t, "installed", res.Action)
 			assert.Equal(t, 1, res.Revision)
 			assert.Empty(t, health.NotReady(res.Components), "%+v", res.Components)
+			// Vault reaches the API server at its own addresses, which install looked up.
+			apiServer, err := kube.APIServerCIDRs(ctx, testenv.Clientset(t))
+			require.NoError(t, err)
+			require.NotEmpty(t, apiServer)
+			np, err := testenv.Clientset(t).NetworkingV1().NetworkPolicies(ns).Get(ctx, "resimate-vault", metav1.GetOptions{})
+			require.NoError(t, err)
+			last := np.Spec.Egress[len(np.Spec.Egress)-1]
+			require.Len(t, last.To, len(apiServer))
+			assert.Equal(t, apiServer[0], last.To[0].IPBlock.CIDR)
 
 			again, err := install.Install(ctx, env, options(ns, profile))
 			require.NoError(t, err)

@@ -55,9 +55,9 @@ func Plan(ctx context.Context, env *Env, opts Options) (*UpgradePlan, error) {
 		return nil, err
 	}
 	opts.Chart.Upgrade = true // what the upgrade would apply
-	rendered, err := render.Render(ctx, opts.Chart)
+	rendered, err := renderForCluster(ctx, env, opts.Chart)
 	if err != nil {
-		return nil, &InputError{Err: err}
+		return nil, err
 	}
 	old, err := render.ParseManifest(rel.Manifest)
 	if err != nil {

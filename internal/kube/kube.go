@@ -5,7 +5,11 @@ package kube
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"sort"
 	"sync"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
 
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -134,4 +138,25 @@ func WhoAmI(ctx context.Context, kube kubernetes.Interface) string {
 		return "unknown"
 	}
 	return r.Status.UserInfo.Username
+}
+
+// APIServerCIDRs returns the API server's addresses as pods reach them (the endpoints of the
+// default/kubernetes Service), each as a single-address CIDR.
+func APIServerCIDRs(ctx context.Context, kube kubernetes.Interface) ([]string, error) {
+	list, err := kube.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=kubernetes"})
+	if err != nil {
+		return nil, fmt.Errorf("reading the API server's endpoints: %w", err)
+	}
+	var out []string
+	for _, s := range list.Items {
+		for _, e := range s.Endpoints {
+			for _, a := range e.Addresses {
+				if ip, err := netip.ParseAddr(a); err == nil {
+					out = append(out, netip.PrefixFrom(ip, ip.BitLen()).String())
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }

@@ -20,7 +20,10 @@ type endpoint struct {
 	port int32
 }
 
-// The flows the platform needs, and why; every other pair of the matrix must be denied.
+// The flows the platform needs, and why; every other pair of the matrix must be denied. The
+// seed's six rules are among them: default deny (every pair not listed, the outsider's and the
+// internet's included), frontend to the APIs, the APIs to the database and to Vault, and no
+// direct traffic from outside to the database or Vault (internet->postgres, outsider->vault...).
 var wantAllowed = map[string]bool{
 	"ingress->frontend":        true, // users reach the web app
 	"ingress->kratos":          true, // and Kratos' public API (sign-in, registration)
@@ -41,12 +44,23 @@ var wantAllowed = map[string]bool{
 	"kratos-migrate->postgres": true, // the migration Job changes that schema
 	"postgres->postgres":       true, // replication between instances
 	"vault->vault":             true, // Raft between nodes
+	"vault->apiserver":         true, // TokenReview for Kubernetes auth
+	"postgres->apiserver":      true, // CloudNativePG's instance manager reads its Cluster
+	"prometheus->frontend":     true, // Prometheus scrapes what the monitors name
+	"prometheus->core-model":   true,
+	"prometheus->campaigns":    true,
+	"prometheus->config":       true,
+	"prometheus->vault":        true,
 }
+
+// Values every matrix renders with: monitoring on, and the API server's address as install
+// finds it.
+var matrixValues = []string{"monitoring.enabled=true", "networkPolicies.apiServerCIDRs={192.0.2.10/32}"}
 
 func TestNetworkPolicyMatrix(t *testing.T) {
 	for _, profile := range render.Profiles() {
 		t.Run(profile, func(t *testing.T) {
-			res := renderProfile(t, profile)
+			res := renderProfile(t, profile, matrixValues...)
 			objs := make([]*unstructured.Unstructured, 0, len(res.Objects))
 			for _, o := range res.Objects {
 				objs = append(objs, o.Unstructured)
@@ -136,8 +150,15 @@ func matrixParties(t *testing.T, profile string, res *render.Result) map[string]
 		"vault":      {pod(podLabels("StatefulSet", "resimate-vault")), 8200},
 		// A client only: the migration hook.
 		"kratos-migrate": {pod: pod(podLabels("Job", "resimate-kratos-migrate"))},
-		// Another namespace's pod: nothing may let it in past the ingress.
+		// Another namespace's pod, and an address on the internet: nothing may let them in past
+		// the ingress.
 		"outsider": {pod: netpol.Pod{Namespace: "elsewhere", NamespaceLabels: map[string]string{"kubernetes.io/metadata.name": "elsewhere"}, IP: netip.MustParseAddr("10.244.9.9")}},
+		"internet": {pod: netpol.Pod{IP: netip.MustParseAddr("198.51.100.7")}},
+		// kube-prometheus-stack's Prometheus, in the monitoring namespace.
+		"prometheus": {pod: netpol.Pod{Namespace: "monitoring", NamespaceLabels: map[string]string{"kubernetes.io/metadata.name": "monitoring"},
+			Labels: map[string]string{"app.kubernetes.io/name": "prometheus"}, IP: netip.MustParseAddr("10.244.5.5")}},
+		// The API server, at the address matrixValues gives.
+		"apiserver": {netpol.Pod{IP: netip.MustParseAddr("192.0.2.10")}, 6443},
 	}
 	if mode, _, _ := unstructured.NestedString(res.Effective, "postgres", "mode"); mode == "operator" {
 		// CloudNativePG labels its instance pods with the cluster's name.

@@ -173,7 +173,9 @@ http://{{ include "resimate.fullname" . }}-kratos-public.{{ .Release.Namespace }
 {{/* Egress to the Kubernetes API, which Vault and CloudNativePG's instance manager call. */}}
 {{- define "resimate.np.kubeAPIEgress" -}}
 - to:
-    - ipBlock: {cidr: 0.0.0.0/0}
+    {{- range (default (list "0.0.0.0/0") .Values.networkPolicies.apiServerCIDRs) }}
+    - ipBlock: {cidr: {{ . }}}
+    {{- end }}
   ports:
     - {protocol: TCP, port: 443}
     - {protocol: TCP, port: 6443}
