@@ -166,7 +166,7 @@ func TestBareClusterNamesWhatIsMissing(t *testing.T) {
 	assert.Equal(t, "Kubernetes v1.37.2 is supported (1.30 to 1.37)", byID["kube-version"].Message)
 	assert.Equal(t, "none of the 0 nodes can run the platform's pods", byID["nodes"].Message)
 	// nodes is not fatal: capacity still runs and gives the numbers.
-	assert.Equal(t, "11 pods need 5.75 CPU and 11.5Gi memory; 0 eligible nodes have 0 CPU and 0Mi memory free: CPU short by 5.75; memory short by 11.5Gi; "+
+	assert.Equal(t, "12 pods need 5.8 CPU and 11.6Gi memory; 0 eligible nodes have 0 CPU and 0Mi memory free: CPU short by 5.8; memory short by 11.6Gi; "+
 		"no node has room for the largest pod (Cluster resimate-postgres: 1 CPU, 2Gi memory)", byID["capacity"].Message)
 }
 
@@ -242,8 +242,8 @@ func TestSmallNodePoolFailsCapacityWithTheNumbers(t *testing.T) {
 	assert.Equal(t, "2 of 5 nodes are Ready and schedulable for the platform (3 not matching global.nodeSelector)", trimNodeCount(byID["nodes"].Message))
 	c := byID["capacity"]
 	require.Equal(t, StatusFail, c.Status, c.Message)
-	assert.Equal(t, "14 pods need 6.05 CPU and 12.3Gi memory; 2 eligible nodes have 1.8 CPU and 4Gi memory free: "+
-		"CPU short by 4.25; memory short by 8.3Gi; no node has room for the largest pod (Cluster resimate-postgres: 1 CPU, 2Gi memory)", c.Message)
+	assert.Equal(t, "15 pods need 6.1 CPU and 12.4Gi memory; 2 eligible nodes have 1.8 CPU and 4Gi memory free: "+
+		"CPU short by 4.3; memory short by 8.4Gi; no node has room for the largest pod (Cluster resimate-postgres: 1 CPU, 2Gi memory)", c.Message)
 }
 
 // trimNodeCount rewrites the total node count, which other tests' nodes may change, to 5.

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +37,9 @@ func TestKratosRunsTheRenderedConfiguration(t *testing.T) {
 			if profile != "local" { // local runs as a laptop would: no SMTP server, no mail flows
 				set = append(set, "apis.campaigns.smtp.host=mail.example.com")
 			}
+			if profile == "aws" { // one with an SMTP login from the site's Secret
+				set = append(set, "apis.campaigns.smtp.existingSecret=smtp-login")
+			}
 			res := renderProfile(t, profile, set...)
 			config := find(t, res, "ConfigMap", "resimate-kratos-config")
 			files, _, err := unstructured.NestedStringMap(config.Object, "data")
@@ -58,6 +63,7 @@ func TestKratosRunsTheRenderedConfiguration(t *testing.T) {
 					Secrets: map[string]map[string]string{
 						"resimate-db-kratos": {"username": db.User.Username(), "password": "unused-on-loopback"},
 						"resimate-kratos":    {"cookie": strings.Repeat("c", 48), "cipher": strings.Repeat("k", 32)},
+						"smtp-login":         {"username": "resimate", "password": "s3cret"},
 					},
 					// The database the profile names, moved to the test's server and database.
 					Rewrite: func(name, value string) string {
@@ -127,7 +133,61 @@ func TestKratosRunsTheRenderedConfiguration(t *testing.T) {
 			require.NoError(t, err, "sign-in: %s", apiError(err))
 			assert.True(t, session.Session.GetActive())
 			assert.NotEmpty(t, session.GetSessionToken())
+			if profile != "local" {
+				login := ""
+				if profile == "aws" {
+					login = "resimate:s3cret"
+				}
+				recoveryMailArrives(t, ctx, client, container("Deployment", "resimate-kratos-courier", "courier"), e.KratosBin, email, login)
+			}
 		})
+	}
+}
+
+// recoveryMailArrives runs the rendered courier's container against a loopback SMTP server
+// (only its address changed, and its test certificate trusted) and asks for a recovery code:
+// the mail reaches the server.
+func recoveryMailArrives(t *testing.T, ctx context.Context, client *kratos.APIClient, courier *testenv.Container, bin, email, login string) {
+	addr, mails := testenv.SMTPServer(t)
+	// The server's address, wherever the rendered container names it (the values' host in the
+	// configuration, or the connection URI built with the site's login).
+	if login == "" {
+		courier.Env["COURIER_SMTP_CONNECTION_URI"] = "smtp://" + addr + "/?skip_ssl_verify=true"
+	}
+	rewrite := courier.Rewrite
+	courier.Rewrite = func(name, value string) string {
+		if name == "COURIER_SMTP_CONNECTION_URI" {
+			return strings.Replace(value, "mail.example.com:587/", addr+"/?skip_ssl_verify=true", 1)
+		}
+		return rewrite(name, value)
+	}
+	cmd := courier.Command(t, bin)
+	log := &testenv.Buffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+
+	flow, _, err := client.FrontendAPI.CreateNativeRecoveryFlow(ctx).Execute()
+	require.NoError(t, err)
+	body := kratos.NewUpdateRecoveryFlowWithCodeMethod("code")
+	body.SetEmail(email)
+	_, _, err = client.FrontendAPI.UpdateRecoveryFlow(ctx).Flow(flow.Id).UpdateRecoveryFlowBody(kratos.UpdateRecoveryFlowWithCodeMethodAsUpdateRecoveryFlowBody(body)).Execute()
+	require.NoError(t, err, "recovery: %s", apiError(err))
+	// The verification mail registration queued comes too.
+	want := map[string]bool{"Subject: Please verify your email address": false, "Subject: Recover access to your account": false}
+	deadline := time.After(time.Minute)
+	for slices.Contains(slices.Collect(maps.Values(want)), false) {
+		select {
+		case m := <-mails:
+			assert.Equal(t, []string{email}, m.To)
+			assert.Equal(t, "no-reply@resimate.example.com", m.From)
+			assert.Equal(t, login, m.Login, "the SMTP login")
+			for subject := range want {
+				want[subject] = want[subject] || strings.Contains(m.Data, subject)
+			}
+		case <-deadline:
+			t.Fatalf("mail missing (%v); the courier printed:\n%s", want, log.String())
+		}
 	}
 }
 

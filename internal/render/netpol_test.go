@@ -42,6 +42,7 @@ var wantAllowed = map[string]bool{
 	"config->kratos":           true,
 	"kratos->postgres":         true, // identities live in PostgreSQL
 	"kratos-migrate->postgres": true, // the migration Job changes that schema
+	"kratos-courier->postgres": true, // the courier reads the mail the flows queue
 	"postgres->postgres":       true, // replication between instances
 	"vault->vault":             true, // Raft between nodes
 	"vault->apiserver":         true, // TokenReview for Kubernetes auth
@@ -53,9 +54,9 @@ var wantAllowed = map[string]bool{
 	"prometheus->vault":        true,
 }
 
-// Values every matrix renders with: monitoring on, and the API server's address as install
-// finds it.
-var matrixValues = []string{"monitoring.enabled=true", "networkPolicies.apiServerCIDRs={192.0.2.10/32}"}
+// Values every matrix renders with: monitoring on, an SMTP server (so Kratos' courier runs), and
+// the API server's address as install finds it.
+var matrixValues = []string{"monitoring.enabled=true", "apis.campaigns.smtp.host=mail.example.com", "networkPolicies.apiServerCIDRs={192.0.2.10/32}"}
 
 func TestNetworkPolicyMatrix(t *testing.T) {
 	for _, profile := range render.Profiles() {
@@ -148,8 +149,9 @@ func matrixParties(t *testing.T, profile string, res *render.Result) map[string]
 		"config":     {pod(podLabels(apiKind, "resimate-config-api")), 8080},
 		"kratos":     {pod(podLabels("StatefulSet", "resimate-kratos")), 4433},
 		"vault":      {pod(podLabels("StatefulSet", "resimate-vault")), 8200},
-		// A client only: the migration hook.
+		// Clients only: the migration Job and the courier.
 		"kratos-migrate": {pod: pod(podLabels("Job", "resimate-kratos-migrate"))},
+		"kratos-courier": {pod: pod(podLabels("Deployment", "resimate-kratos-courier"))},
 		// Another namespace's pod, and an address on the internet: nothing may let them in past
 		// the ingress.
 		"outsider": {pod: netpol.Pod{Namespace: "elsewhere", NamespaceLabels: map[string]string{"kubernetes.io/metadata.name": "elsewhere"}, IP: netip.MustParseAddr("10.244.9.9")}},
