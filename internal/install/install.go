@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	release "helm.sh/helm/v4/pkg/release/v1"

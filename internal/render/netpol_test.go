@@ -25,6 +25,7 @@ type endpoint struct {
 // internet's included), frontend to the APIs, the APIs to the database and to Vault, and no
 // direct traffic from outside to the database or Vault (internet->postgres, outsider->vault...).
 var wantAllowed = map[string]bool{
+	// DNS to kube-dns is checked apart, over UDP.
 	"ingress->frontend":        true, // users reach the web app
 	"ingress->kratos":          true, // and Kratos' public API (sign-in, registration)
 	"frontend->core-model":     true, // the web app calls the APIs
@@ -85,6 +86,15 @@ func TestNetworkPolicyMatrix(t *testing.T) {
 					got := eval.Allowed(src.pod, dst.pod, dst.port, corev1.ProtocolTCP)
 					assert.Equal(t, wantAllowed[key], got, "%s: %s on port %d", profile, key, dst.port)
 					checked++
+				}
+			}
+			// Every pod of the release resolves names through the cluster's DNS, and only there.
+			dns := netpol.Pod{Namespace: "kube-system", NamespaceLabels: map[string]string{"kubernetes.io/metadata.name": "kube-system"},
+				Labels: map[string]string{"k8s-app": "kube-dns"}, IP: netip.MustParseAddr("10.244.0.10")}
+			for srcName, src := range parties {
+				if src.pod.Namespace == render.DefaultNamespace {
+					assert.True(t, eval.Allowed(src.pod, dns, 53, corev1.ProtocolUDP), "%s: %s->dns", profile, srcName)
+					assert.False(t, eval.Allowed(src.pod, parties["internet"].pod, 53, corev1.ProtocolUDP), "%s: %s->internet dns", profile, srcName)
 				}
 			}
 			// Kratos' admin API is reachable from no one.
