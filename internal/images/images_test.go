@@ -16,16 +16,14 @@ import (
 
 // list renders profile with every upstream chart it can need and lists its images.
 func list(t *testing.T, profile string, set ...string) []images.Image {
-	dir, sums := testenv.ChartsMirror(t)
-	digests, err := upstream.ReadDigests(sums)
-	require.NoError(t, err)
+	src := testenv.MirrorSource(t)
 	ctx := context.Background()
 	set = append([]string{"monitoring.enabled=true", "logging.enabled=true"}, set...)
 	rendered, err := render.Render(ctx, render.Options{Profile: profile, Set: set})
 	require.NoError(t, err)
 	needed, err := upstream.Needed(rendered.Effective)
 	require.NoError(t, err)
-	loaded, err := upstream.LoadAll(needed, upstream.Source{Dir: dir, Digests: digests, DigestsFile: sums})
+	loaded, err := upstream.LoadAll(needed, src)
 	require.NoError(t, err)
 	list, err := images.ForInstall(ctx, rendered, needed, loaded)
 	require.NoError(t, err)

@@ -105,7 +105,8 @@ func Install(ctx context.Context, env *Env, opts Options) (*Result, error) {
 	opts.Operation = cmp.Or(opts.Operation, "install")
 	ns, name := opts.Chart.Namespace, cmp.Or(opts.Chart.ReleaseName, render.DefaultRelease)
 	opts.Chart.ReleaseName = name
-	if _, rel, err := installedRelease(env, ns, name); err == nil && rel.Info.Status == "deployed" {
+	_, installed, notInstalled := installedRelease(env, ns, name)
+	if notInstalled == nil && installed.Info.Status == "deployed" {
 		// What Helm applies to an installed release is its upgrade rendering.
 		opts.Chart.Upgrade = true
 	}
@@ -114,11 +115,9 @@ func Install(ctx context.Context, env *Env, opts Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Release: name, Namespace: ns}
-	if opts.Operation == "upgrade" {
+	if opts.Operation == "upgrade" && notInstalled != nil {
 		// An upgrade needs an install to upgrade: say so before touching anything.
-		if _, _, err := installedRelease(env, ns, name); err != nil {
-			return nil, err
-		}
+		return nil, notInstalled
 	}
 
 	if !opts.SkipPreflight {
@@ -208,29 +207,36 @@ func Install(ctx context.Context, env *Env, opts Options) (*Result, error) {
 // renderForCluster renders the chart with what only the cluster knows and the values leave out:
 // the API server's addresses, which the network policies let Vault and PostgreSQL reach.
 func renderForCluster(ctx context.Context, env *Env, opts render.Options) (*render.Result, error) {
+	if cidrs := apiServerCIDRs(ctx, env, opts); len(cidrs) > 0 {
+		opts.Set = append(slices.Clone(opts.Set), "networkPolicies.apiServerCIDRs={"+strings.Join(cidrs, ",")+"}")
+	}
 	rendered, err := render.Render(ctx, opts)
 	if err != nil {
 		return nil, &InputError{Err: err}
 	}
-	enabled, _, _ := unstructured.NestedBool(rendered.Effective, "networkPolicies", "enabled")
-	given, _, _ := unstructured.NestedSlice(rendered.Effective, "networkPolicies", "apiServerCIDRs")
-	if !enabled || len(given) > 0 {
-		return rendered, nil
+	return rendered, nil
+}
+
+// apiServerCIDRs returns the cluster's API server addresses when the network policies need them
+// and the values do not give them (the chart's defaults: policies on, no addresses). Any error
+// leaves them out: Render reports bad values, preflight an unreachable cluster.
+func apiServerCIDRs(ctx context.Context, env *Env, opts render.Options) []string {
+	vals, err := render.Values(opts)
+	if err != nil {
+		return nil
+	}
+	if enabled, found, _ := unstructured.NestedBool(vals, "networkPolicies", "enabled"); found && !enabled {
+		return nil
+	}
+	if given, _, _ := unstructured.NestedSlice(vals, "networkPolicies", "apiServerCIDRs"); len(given) > 0 {
+		return nil
 	}
 	c, err := env.Kube.Get()
 	if err != nil {
-		return rendered, nil // preflight says what is wrong with the cluster
+		return nil
 	}
-	cidrs, err := kube.APIServerCIDRs(ctx, c.Kube)
-	if err != nil || len(cidrs) == 0 {
-		return rendered, nil
-	}
-	opts.Set = append(slices.Clone(opts.Set), "networkPolicies.apiServerCIDRs={"+strings.Join(cidrs, ",")+"}")
-	rendered, err = render.Render(ctx, opts)
-	if err != nil {
-		return nil, &InputError{Err: err}
-	}
-	return rendered, nil
+	cidrs, _ := kube.APIServerCIDRs(ctx, c.Kube)
+	return cidrs
 }
 
 // namespaceLabels are those of a namespace install creates: PodSecurity's restricted level,

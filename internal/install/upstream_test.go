@@ -22,10 +22,7 @@ import (
 // withMirror installs the upstream charts from the charts mirror, as an air-gapped site that
 // repackaged them would: --charts-dir with its own --charts-digests.
 func withMirror(t *testing.T, opts install.Options) install.Options {
-	dir, sums := testenv.ChartsMirror(t)
-	digests, err := upstream.ReadDigests(sums)
-	require.NoError(t, err)
-	opts.Upstream = upstream.Source{Dir: dir, Digests: digests, DigestsFile: sums}
+	opts.Upstream = testenv.MirrorSource(t)
 	opts.Preflight.SkipUpstream = false
 	opts.Chart.Set = append(opts.Chart.Set, testenv.UpstreamSet...)
 	opts.Timeout = 5 * time.Minute

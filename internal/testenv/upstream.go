@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,28 +31,44 @@ var upstreamFor = map[string]map[string]any{
 	CRDsPrometheus: {"monitoring": map[string]any{"enabled": true}},
 }
 
+// MirrorSource is the charts mirror as install's source: --charts-dir with its own
+// --charts-digests, as a site that repackaged the charts would give them.
+func MirrorSource(t testing.TB) upstream.Source {
+	t.Helper()
+	dir, sums := ChartsMirror(t)
+	digests, err := upstream.ReadDigests(sums)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return upstream.Source{Dir: dir, Digests: digests, DigestsFile: sums}
+}
+
+// ensured holds the CRD groups whose upstream releases this process has seen installed.
+var ensured sync.Map
+
 // ensureUpstream installs, from the charts mirror, the upstream releases that bring groups,
 // the way install does (shared by every test on the cluster; a release already there is left
-// alone).
+// alone), once per process and group.
 func ensureUpstream(t testing.TB, groups []string) {
 	t.Helper()
 	values := map[string]any{upstream.SiteValuesKey: upstreamSiteValues(t)}
 	for _, g := range groups {
+		if _, done := ensured.Load(g); done {
+			continue
+		}
 		for k, v := range upstreamFor[g] {
 			values[k] = v
 		}
 	}
 	needed, err := upstream.Needed(values)
-	if err != nil || len(needed) == 0 {
-		return
-	}
-	dir, sums := ChartsMirror(t)
-	e := Require(t, Kubernetes)
-	digests, err := upstream.ReadDigests(sums)
 	if err != nil {
 		t.Fatal(err)
 	}
-	loaded, err := upstream.LoadAll(needed, upstream.Source{Dir: dir, Digests: digests, DigestsFile: sums})
+	if len(needed) == 0 {
+		return
+	}
+	e := Require(t, Kubernetes)
+	loaded, err := upstream.LoadAll(needed, MirrorSource(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +84,9 @@ func ensureUpstream(t testing.TB, groups []string) {
 		Progress: func(m string) { t.Log(m) }}
 	if err := in.Install(context.Background(), needed, loaded); err != nil {
 		t.Fatalf("installing the upstream charts the tests need: %v", err)
+	}
+	for _, g := range groups {
+		ensured.Store(g, true)
 	}
 }
 
