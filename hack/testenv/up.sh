@@ -55,15 +55,17 @@ up_postgres() {
 # --- Kubernetes control plane ------------------------------------------------------------------
 make_certs() {
   local d=$TESTENV_STATE/pki
-  [ -f "$d/admin.crt" ] && return
   mkdir -p "$d"
-  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=resimatectl-testenv-ca" \
-    -keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
-  openssl genrsa -out "$d/sa.key" 2048 2>/dev/null
-  openssl rsa -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
-  # name CN O [SANs]
+  if [ ! -f "$d/ca.crt" ]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=resimatectl-testenv-ca" \
+      -keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
+    openssl genrsa -out "$d/sa.key" 2048 2>/dev/null
+    openssl rsa -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
+  fi
+  # name CN O [SANs]; each certificate only once, so a running control plane keeps its own.
   issue() {
     local name=$1 cn=$2 org=$3 san=${4:-}
+    [ -f "$d/$name.crt" ] && return
     local subj="/CN=$cn"; [ -n "$org" ] && subj="/O=$org/CN=$cn"
     openssl req -newkey rsa:2048 -nodes -subj "$subj" -keyout "$d/$name.key" -out "$d/$name.csr" 2>/dev/null
     local ext=$d/$name.ext
@@ -76,6 +78,7 @@ make_certs() {
       -days 3650 -extfile "$ext" -out "$d/$name.crt" 2>/dev/null
   }
   issue apiserver kube-apiserver "" "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+  issue kwok kwok "" "IP:127.0.0.1"
   issue admin admin system:masters
   issue controller-manager system:kube-controller-manager ""
   issue scheduler system:kube-scheduler ""
@@ -158,12 +161,24 @@ up_scheduler() {
     --kubeconfig "$TESTENV_STATE/scheduler.kubeconfig" --secure-port 0 --leader-elect=false --v 0
 }
 
+# kwok serves the kubelet API for its nodes at 127.0.0.1:$TESTENV_KWOK_PORT (their InternalIP and
+# kubelet port), so that the API server's pods/portforward reaches it; PortForward objects made by
+# tests (kwok's CRD, applied from kwok's module) then forward a pod's port to a local process.
 up_kwok() {
   running kwok && return
+  local d=$TESTENV_STATE/pki
   spawn kwok "$TESTENV_BIN/kwok-$KWOK_VERSION" --kubeconfig "$KUBECONFIG" \
-    --config "$CONF/kwok-stages.yaml" \
+    --config "$CONF/kwok-stages.yaml" --enable-crds PortForward \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
-    --node-lease-duration-seconds 40 --cidr 10.244.0.1/16 --node-ip 10.240.0.1 --server-address ""
+    --node-lease-duration-seconds 40 --cidr 10.244.0.1/16 --node-ip 127.0.0.1 --node-port "$TESTENV_KWOK_PORT" \
+    --server-address "127.0.0.1:$TESTENV_KWOK_PORT" --tls-cert-file "$d/kwok.crt" --tls-private-key-file "$d/kwok.key"
+}
+
+apply_kwok_crds() {
+  local dir
+  dir=$(cd "$TESTENV_STATE" && go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  [ -n "$dir" ] || die "kwok $KWOK_VERSION's module source is not available"
+  kubectl apply --server-side -f "$dir/kustomize/crd/bases/kwok.x-k8s.io_portforwards.yaml" >/dev/null
 }
 
 up_kubernetes() {
@@ -174,6 +189,7 @@ up_kubernetes() {
   up_apiserver
   up_controller_manager
   up_scheduler
+  apply_kwok_crds
   up_kwok
   up_bare_apiserver
   kubectl apply --server-side -f "$CONF/cluster-base.yaml" >/dev/null
@@ -251,6 +267,7 @@ export KRATOS_ADMIN_URL=http://127.0.0.1:$TESTENV_KRATOS_ADMIN_PORT
 export KRATOS_PUBLIC_URL=http://127.0.0.1:$TESTENV_KRATOS_PUBLIC_PORT
 export KRATOS_BIN=$TESTENV_BIN/kratos-$KRATOS_VERSION
 export KRATOS_CONFIG=$TESTENV_STATE/kratos/kratos.yml
+export VAULT_BIN=$TESTENV_BIN/vault-$VAULT_VERSION
 export FIREBASE_AUTH_EMULATOR_HOST=127.0.0.1:$TESTENV_FIREBASE_AUTH_PORT
 export FIRESTORE_EMULATOR_HOST=127.0.0.1:$TESTENV_FIRESTORE_PORT
 export RESIMATE_CHARTS_MIRROR=$(charts_mirror)

@@ -4,6 +4,10 @@ ETCD_VERSION=v3.7.3
 KWOK_VERSION=v0.8.0
 KRATOS_VERSION=v1.3.1
 HELM_VERSION=v4.3.1
+VAULT_VERSION=v1.21.4
+# The published sdk release the Vault build starts from, and the one its lock manager comes from.
+VAULT_SDK_VERSION=v0.21.0
+VAULT_SDK_FIX_VERSION=v0.24.0
 # Binaries live outside the clone so that a fresh clone (CI) on the same machine reuses them.
 TESTENV_CACHE=${RESIMATE_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/resimatectl-testenv}
 TESTENV_BIN=$TESTENV_CACHE/bin

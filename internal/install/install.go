@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -86,6 +87,8 @@ type Options struct {
 	LockTTL     time.Duration
 	// Operation names the run in the lock and the record: install or upgrade.
 	Operation string
+	// Vault says how install treats the bundled Vault.
+	Vault VaultOptions
 }
 
 // Result says what happened.
@@ -145,6 +148,10 @@ func Install(ctx context.Context, env *Env, opts Options) (*Result, error) {
 	if opts.DryRun {
 		return dryRun(ctx, env, rendered, opts.Chart, res)
 	}
+	vaultPhase, err := vaultSetup(env, c, rendered, opts)
+	if err != nil {
+		return nil, err
+	}
 
 	if err := kube.EnsureNamespace(ctx, c.Kube, ns, namespaceLabels); err != nil {
 		return nil, err
@@ -164,6 +171,10 @@ func Install(ctx context.Context, env *Env, opts Options) (*Result, error) {
 		env.emit(Event{Type: "note", Message: fmt.Sprintf("generated %d platform secrets (kept in namespace %s; never printed)", created, ns)})
 	}
 
+	if err := ensureVaultTLS(ctx, env, c, rendered, ns); err != nil {
+		return nil, err
+	}
+
 	if err := prepareDatabases(ctx, env, c, ns, name, rendered, opts.Preflight.PostgresURL); err != nil {
 		return nil, err
 	}
@@ -181,8 +192,34 @@ func Install(ctx context.Context, env *Env, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	rel, action, err := applyRelease(ctx, env, c, h, rendered, opts)
+	// Vault's pods become Ready only once initialised and unsealed, so its phase runs while
+	// Helm waits; its failure ends the wait.
+	relCtx, stopRelease := context.WithCancelCause(ctx)
+	defer stopRelease(nil)
+	vaultDone := make(chan error, 1)
+	if vaultPhase != nil {
+		go func() {
+			notes, err := runVault(relCtx, env, vaultPhase)
+			res.Notes = append(res.Notes, notes...)
+			if err != nil {
+				stopRelease(err)
+			}
+			vaultDone <- err
+		}()
+	} else {
+		vaultDone <- nil
+	}
+	rel, action, err := applyRelease(relCtx, env, c, h, rendered, opts)
+	if cause := context.Cause(relCtx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		env.Logger.Debug("the release stopped with Vault's phase", "error", err.Error())
+		return nil, fmt.Errorf("%w (Helm undid the revision; run the same command again once this is fixed)", cause)
+	}
 	if err != nil {
+		stopRelease(err)
+		<-vaultDone
+		return nil, err
+	}
+	if err := <-vaultDone; err != nil {
 		return nil, err
 	}
 	res.Action, res.Revision = action, rel.Version

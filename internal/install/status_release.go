@@ -7,6 +7,7 @@ import (
 	"github.com/resimate/resimatectl/internal/health"
 	"github.com/resimate/resimatectl/internal/record"
 	"github.com/resimate/resimatectl/internal/render"
+	"github.com/resimate/resimatectl/internal/vault"
 )
 
 // PlatformStatus is what `resimatectl status` reports.
@@ -18,7 +19,10 @@ type PlatformStatus struct {
 	Profile      string                   `json:"profile,omitempty"`
 	ChartVersion string                   `json:"chartVersion"`
 	Components   []health.ComponentStatus `json:"components"`
-	Ready        bool                     `json:"ready"`
+	// Vault is each bundled Vault pod's own word (Kubernetes' readiness is not enough: a pod
+	// whose probe has not run yet may still be sealed).
+	Vault   []vault.PodStatus `json:"vault,omitempty"`
+	Ready   bool              `json:"ready"`
 	Verdict      string                   `json:"verdict"`
 }
 
@@ -45,6 +49,10 @@ func Status(ctx context.Context, env *Env, ns, name string) (*PlatformStatus, er
 	if rec, err := record.Load(ctx, c.Kube, ns, name); err == nil && rec != nil {
 		st.Profile = rec.Profile
 	}
+	if t, err := vault.Of(ctx, c, ns, name); err == nil {
+		st.Vault = t.Statuses(ctx)
+		vaultVerdict(st.Components, st.Vault)
+	}
 	bad := health.NotReady(comps)
 	st.Ready = len(bad) == 0 && rel.Info.Status == "deployed"
 	switch {
@@ -56,4 +64,28 @@ func Status(ctx context.Context, env *Env, ns, name string) (*PlatformStatus, er
 		st.Verdict = fmt.Sprintf("Not ready: the release is %s", rel.Info.Status)
 	}
 	return st, nil
+}
+
+// vaultVerdict marks the vault component not Ready when one of its pods says it is not.
+func vaultVerdict(comps []health.ComponentStatus, pods []vault.PodStatus) {
+	for _, p := range pods {
+		if p.Ready() {
+			continue
+		}
+		why := "sealed"
+		switch {
+		case p.Error != "":
+			why = "unreachable: " + p.Error
+		case !p.Initialized:
+			why = "not initialised"
+		case !p.Sealed:
+			why = "not in the Raft cluster"
+		}
+		for i := range comps {
+			if comps[i].Name == "vault" {
+				comps[i].Status, comps[i].Message = "InProgress", fmt.Sprintf("pod %s is %s", p.Pod, why)
+			}
+		}
+		return
+	}
 }

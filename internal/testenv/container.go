@@ -20,7 +20,7 @@ import (
 // Secret and ConfigMap references resolved and $(VAR) expanded, the ConfigMap volumes as
 // folders. Paths under a mount point become the folder's, in the arguments and in the mounted
 // files. What a test must change to reach loopback (a database address, listen ports) it
-// changes through Rewrite and Env, visibly.
+// changes through Rewrite and Env, visibly. Secret volumes are folders too.
 type Container struct {
 	// Spec is the container; Volumes the pod's.
 	Spec    corev1.Container
@@ -65,12 +65,17 @@ func (c *Container) Command(t testing.TB, binary string) *exec.Cmd {
 		dir := t.TempDir()
 		mounts[m.MountPath] = dir
 		for _, v := range c.Volumes {
-			if v.Name != m.Name || v.ConfigMap == nil {
+			if v.Name != m.Name || (v.ConfigMap == nil && v.Secret == nil) {
 				continue
 			}
-			data, ok := c.ConfigMaps[v.ConfigMap.Name]
+			data, ok := map[string]string(nil), false
+			if v.ConfigMap != nil {
+				data, ok = c.ConfigMaps[v.ConfigMap.Name]
+			} else {
+				data, ok = c.Secrets[v.Secret.SecretName]
+			}
 			if !ok {
-				t.Fatalf("volume %s: no ConfigMap %s", v.Name, v.ConfigMap.Name)
+				t.Fatalf("volume %s: no ConfigMap or Secret for it", v.Name)
 			}
 			for file, content := range data {
 				if err := os.WriteFile(filepath.Join(dir, file), []byte(content), 0o600); err != nil {
@@ -86,12 +91,17 @@ func (c *Container) Command(t testing.TB, binary string) *exec.Cmd {
 		points = append(points, regexp.QuoteMeta(mount))
 	}
 	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
-	under := regexp.MustCompile(`(` + strings.Join(points, "|") + `)/`)
+	// A mount point is a path by itself or the start of one: followed by "/", a quote, a space
+	// or the end.
+	under := regexp.MustCompile(`(` + strings.Join(points, "|") + `)(/|["'\s]|$)`)
 	local := func(s string) string {
 		if len(points) == 0 {
 			return s
 		}
-		return under.ReplaceAllStringFunc(s, func(m string) string { return mounts[strings.TrimSuffix(m, "/")] + "/" })
+		return under.ReplaceAllStringFunc(s, func(m string) string {
+			sub := under.FindStringSubmatch(m)
+			return mounts[sub[1]] + sub[2]
+		})
 	}
 	// Mounted files refer to each other by their in-container paths.
 	for _, dir := range mounts {
@@ -126,6 +136,7 @@ func (c *Container) Command(t testing.TB, binary string) *exec.Cmd {
 			}
 			return m // Kubernetes leaves an unknown reference as it is
 		})
+		value = local(value) // a path into a mount is the mounted folder's
 		if c.Rewrite != nil {
 			value = c.Rewrite(e.Name, value)
 		}

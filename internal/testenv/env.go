@@ -45,6 +45,7 @@ type Env struct {
 	KratosPublicURL  string
 	KratosBin        string
 	KratosConfig     string
+	VaultBin         string
 	FirebaseAuthHost string
 	FirestoreHost    string
 	// ChartsMirror is the folder of packaged upstream charts and their SHA256SUMS.
@@ -92,6 +93,7 @@ func load() (*Env, error) {
 		KratosPublicURL:  vars["KRATOS_PUBLIC_URL"],
 		KratosBin:        vars["KRATOS_BIN"],
 		KratosConfig:     vars["KRATOS_CONFIG"],
+		VaultBin:         vars["VAULT_BIN"],
 		FirebaseAuthHost: vars["FIREBASE_AUTH_EMULATOR_HOST"],
 		FirestoreHost:    vars["FIRESTORE_EMULATOR_HOST"],
 		ChartsMirror:     vars["RESIMATE_CHARTS_MIRROR"],

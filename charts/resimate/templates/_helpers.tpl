@@ -113,9 +113,29 @@ Call with (dict "ctx" $ "secret" "<name>" "database" "<db>" "var" "DATABASE_URL"
   value: {{ printf "postgres://$(DB_USER):$(DB_PASSWORD)@%s:%s/%s?sslmode=%s%s" (include "resimate.postgres.host" .ctx) (include "resimate.postgres.port" .ctx) .database (include "resimate.postgres.sslmode" .ctx) (default "" .extra) | quote }}
 {{- end -}}
 
+{{/* The Secret of the bundled Vault's listener certificate: tls.crt, tls.key and ca.crt. */}}
+{{- define "resimate.vault.tlsSecret" -}}
+{{- if eq .Values.vault.bundled.tls.source "existing" -}}
+{{ required "vault.bundled.tls.secretName is required when tls.source is existing" .Values.vault.bundled.tls.secretName }}
+{{- else -}}
+{{ include "resimate.fullname" . }}-vault-tls
+{{- end -}}
+{{- end -}}
+
+{{/* The names the bundled Vault's certificate must carry (install's generated one has the same). */}}
+{{- define "resimate.vault.dnsNames" -}}
+{{- $name := printf "%s-vault" (include "resimate.fullname" .) -}}
+- {{ $name }}
+- {{ $name }}.{{ .Release.Namespace }}.svc
+- {{ $name }}-internal
+- "*.{{ $name }}-internal"
+- "*.{{ $name }}-internal.{{ .Release.Namespace }}.svc"
+- localhost
+{{- end -}}
+
 {{- define "resimate.vault.address" -}}
 {{- if eq .Values.vault.mode "bundled" -}}
-http://{{ include "resimate.fullname" . }}-vault.{{ .Release.Namespace }}.svc:8200
+https://{{ include "resimate.fullname" . }}-vault.{{ .Release.Namespace }}.svc:8200
 {{- else -}}
 {{ .Values.vault.external.address }}
 {{- end -}}

@@ -30,6 +30,38 @@ func AddInstallFlags(cmd *cobra.Command, o *install.Options, format *string) {
 	cmdutil.PositiveDurationVar(cmd, &o.LockTTL, "lock-ttl", 30*time.Second, "How long a lock outlives its holder's last renewal")
 	_ = fl.MarkHidden("lock-ttl")
 	cmdutil.MarkCommandLineOnly(cmd, "skip-preflight", "force-unlock")
+	AddVaultFlags(cmd, &o.Vault)
+}
+
+// AddVaultFlags adds the flags of the bundled Vault's initialisation.
+func AddVaultFlags(cmd *cobra.Command, o *install.VaultOptions) {
+	fl := cmd.Flags()
+	fl.Var(&vaultInit{&o.Manual}, "vault-init", "Who initialises the bundled Vault: auto (install: init, unseal, configure) or manual (your operators; install waits for Vault to be Ready)")
+	cmdutil.PositiveIntVar(cmd, &o.KeyShares, "vault-key-shares", 5, "Number of Shamir key shares (recovery keys with an auto-unseal seal) Vault's master key is split into")
+	cmdutil.PositiveIntVar(cmd, &o.Threshold, "vault-key-threshold", 3, "Number of key shares needed to unseal Vault or make a root token")
+	fl.StringArrayVar(&o.Recipients, "vault-recipient", nil, "age (age1...) or SSH (ssh-ed25519/ssh-rsa) public key, or a file of them, the Vault keys are encrypted to (repeatable; needed to initialise Vault)")
+	fl.StringVar(&o.KeysFile, "vault-keys-file", "", "File the encrypted Vault keys are written to on init and read from later (default <namespace>-<release>-vault-keys.age)")
+	fl.StringVar(&o.Identity, "vault-identity", "", "age identity or SSH private key file that decrypts --vault-keys-file, when Vault must be unsealed or reconfigured")
+	_ = cmd.RegisterFlagCompletionFunc("vault-init", cobra.FixedCompletions([]string{"auto", "manual"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// vaultInit is --vault-init: auto or manual.
+type vaultInit struct{ manual *bool }
+
+func (v *vaultInit) String() string {
+	if v.manual != nil && *v.manual {
+		return "manual"
+	}
+	return "auto"
+}
+func (v *vaultInit) Type() string { return "string" }
+func (v *vaultInit) Set(s string) error {
+	switch s {
+	case "auto", "manual":
+		*v.manual = s == "manual"
+		return nil
+	}
+	return fmt.Errorf("%q is neither auto nor manual", s)
 }
 
 // AddUpstreamFlags adds the flags that say where the upstream charts come from.
@@ -67,6 +99,9 @@ func CompleteInstall(f *cmdutil.Factory, o *install.Options, format string) (*in
 	}
 	if err := CompleteUpstream(&o.Upstream); err != nil {
 		return nil, err
+	}
+	if err := o.Vault.Complete(); err != nil {
+		return nil, &cmdutil.FlagError{Err: err}
 	}
 	return InstallEnv(f, ui.InstallEvents(eventWriter(f.IOStreams, format), format)), nil
 }

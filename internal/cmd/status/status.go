@@ -63,6 +63,10 @@ func runStatus(ctx context.Context, opts *Options) error {
 	err = output.Print(opts.IO.Out, opts.Output, st, func(w io.Writer) error {
 		fmt.Fprintf(opts.IO.Out, "release %s in %s: revision %d (%s), profile %s, chart %s\n\n", st.Release, st.Namespace, st.Revision, st.HelmStatus, ui.OrDash(st.Profile), st.ChartVersion)
 		ui.ComponentTable(w, st.Components)
+		if len(st.Vault) > 0 {
+			fmt.Fprintln(w)
+			ui.VaultTable(w, st.Vault)
+		}
 		fmt.Fprintf(w, "\n%s\n", st.Verdict)
 		return nil
 	})

@@ -1,0 +1,243 @@
+// Package vault brings the bundled Vault from uninitialised to serving the platform's secrets,
+// and reports and unseals it on day 2. It reaches each Vault pod the way an operator's machine
+// reaches a pod of any cluster: a port-forward through the API server.
+package vault
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/resimate/resimatectl/internal/kube"
+)
+
+// apiPort is the port of Vault's API in its pods.
+const apiPort = 8200
+
+// Target is the bundled Vault of one release: its pods and how to trust them.
+type Target struct {
+	Kube      *kube.Set
+	Namespace string
+	// Name is the StatefulSet's name (<release>-vault); pod i is Name-i.
+	Name     string
+	Replicas int
+	// TLSSecret holds the listener's certificate; its ca.crt verifies the pods.
+	TLSSecret string
+	// CA is read from TLSSecret on the first connection.
+	CA *x509.CertPool
+}
+
+// Of returns the Target of a release's running Vault from its StatefulSet.
+func Of(ctx context.Context, set *kube.Set, ns, release string) (Target, error) {
+	name := release + "-vault"
+	sts, err := set.Kube.AppsV1().StatefulSets(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return Target{}, fmt.Errorf("release %s in %s has no bundled Vault (no StatefulSet %s)", release, ns, name)
+	}
+	if err != nil {
+		return Target{}, err
+	}
+	t := Target{Kube: set, Namespace: ns, Name: name, Replicas: 1}
+	if sts.Spec.Replicas != nil {
+		t.Replicas = int(*sts.Spec.Replicas)
+	}
+	for _, v := range sts.Spec.Template.Spec.Volumes {
+		if v.Name == "tls" && v.Secret != nil {
+			t.TLSSecret = v.Secret.SecretName
+		}
+	}
+	return t, nil
+}
+
+// trusting returns t with its CA loaded.
+func (t Target) trusting(ctx context.Context) (Target, error) {
+	if t.CA != nil || t.TLSSecret == "" {
+		return t, nil
+	}
+	ca, err := LoadCA(ctx, t.Kube.Kube, t.Namespace, t.TLSSecret)
+	t.CA = ca
+	return t, err
+}
+
+// Pod is the name of pod i.
+func (t Target) Pod(i int) string { return fmt.Sprintf("%s-%d", t.Name, i) }
+
+// Conn is an API client of one pod, over its own port-forward.
+type Conn struct {
+	Pod    string
+	Client *api.Client
+	fw     *kube.Forward
+	target Target
+	index  int
+}
+
+// Close ends the port-forward.
+func (c *Conn) Close() { c.fw.Close() }
+
+// reopen replaces the port-forward: one ends with its connection to the node, which a pod that
+// restarts or does not listen yet can close.
+func (c *Conn) reopen(ctx context.Context) error {
+	fresh, err := c.target.Connect(ctx, c.index)
+	if err != nil {
+		return err
+	}
+	c.fw.Close()
+	token := c.Client.Token()
+	*c = *fresh
+	if token != "" {
+		c.Client.SetToken(token)
+	}
+	return nil
+}
+
+// Connect opens a client of pod i. The client carries no token.
+func (t Target) Connect(ctx context.Context, i int) (*Conn, error) {
+	pod := t.Pod(i)
+	fw, err := kube.PortForward(ctx, t.Kube.Config, t.Namespace, pod, apiPort)
+	if err != nil {
+		return nil, err
+	}
+	cfg := api.DefaultConfig()
+	cfg.Address = "http://" + fw.Address
+	cfg.MaxRetries = 0
+	cfg.Timeout = 30 * time.Second
+	if t.TLSSecret != "" && t.CA == nil {
+		fw.Close()
+		return nil, errors.New("Vault's CA is not loaded")
+	}
+	if t.CA != nil {
+		cfg.Address = "https://" + fw.Address
+		// The certificate names the pod's stable DNS name, which is what is verified.
+		tlsCfg := &tls.Config{RootCAs: t.CA, ServerName: fmt.Sprintf("%s.%s-internal", pod, t.Name), MinVersion: tls.VersionTLS12}
+		cfg.HttpClient.Transport.(*http.Transport).TLSClientConfig = tlsCfg
+	}
+	client, err := api.NewClient(cfg)
+	if err != nil {
+		fw.Close()
+		return nil, err
+	}
+	client.ClearToken()
+	return &Conn{Pod: pod, Client: client, fw: fw, target: t, index: i}, nil
+}
+
+// ConnectAll opens a client of every pod, waiting (until ctx ends) for each to run: a pod that
+// is not Running cannot be forwarded to.
+func (t Target) ConnectAll(ctx context.Context, progress func(string)) ([]*Conn, error) {
+	var conns []*Conn
+	for i := range t.Replicas {
+		if err := t.waitRunning(ctx, t.Pod(i), progress); err != nil {
+			closeAll(conns)
+			return nil, err
+		}
+		var err error
+		if t, err = t.trusting(ctx); err != nil {
+			closeAll(conns)
+			return nil, err
+		}
+		c, err := t.Connect(ctx, i)
+		if err != nil {
+			closeAll(conns)
+			return nil, err
+		}
+		conns = append(conns, c)
+	}
+	return conns, nil
+}
+
+func closeAll(conns []*Conn) {
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+func (t Target) waitRunning(ctx context.Context, pod string, progress func(string)) error {
+	said := false
+	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+		p, err := t.Kube.Kube.CoreV1().Pods(t.Namespace).Get(ctx, pod, metav1.GetOptions{})
+		if err == nil && p.Status.Phase == corev1.PodRunning {
+			return true, nil
+		}
+		if !said && progress != nil {
+			progress(fmt.Sprintf("waiting for Vault pod %s to run", pod))
+			said = true
+		}
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("Vault pod %s/%s did not start running: %w", t.Namespace, pod, err)
+	}
+	return nil
+}
+
+// PodStatus is what one Vault pod says of itself (its unauthenticated endpoints).
+type PodStatus struct {
+	Pod         string `json:"pod"`
+	Initialized bool   `json:"initialized"`
+	Sealed      bool   `json:"sealed"`
+	// Role is leader, follower (an unsealed standby of the Raft cluster) or empty.
+	Role    string `json:"role,omitempty"`
+	Version string `json:"version,omitempty"`
+	// Error says why the pod could not be asked.
+	Error string `json:"error,omitempty"`
+}
+
+// Ready is the honest readiness: initialised, unsealed and in the cluster.
+func (s PodStatus) Ready() bool { return s.Error == "" && s.Initialized && !s.Sealed && s.Role != "" }
+
+// Status asks one pod, once more over a new port-forward when the old one is gone.
+func Status(ctx context.Context, c *Conn) PodStatus {
+	st := PodStatus{Pod: c.Pod}
+	seal, err := c.Client.Sys().SealStatusWithContext(ctx)
+	if err != nil && c.fw.Done() {
+		if rerr := c.reopen(ctx); rerr == nil {
+			seal, err = c.Client.Sys().SealStatusWithContext(ctx)
+		}
+	}
+	if err != nil {
+		st.Error = err.Error()
+		return st
+	}
+	st.Initialized, st.Sealed, st.Version = seal.Initialized, seal.Sealed, seal.Version
+	if st.Initialized && !st.Sealed {
+		leader, err := c.Client.Sys().LeaderWithContext(ctx)
+		switch {
+		case err != nil:
+			st.Error = err.Error()
+		case leader.IsSelf:
+			st.Role = "leader"
+		case leader.LeaderAddress != "":
+			st.Role = "follower"
+		}
+	}
+	return st
+}
+
+// Statuses asks every pod; a pod that cannot be reached says why.
+func (t Target) Statuses(ctx context.Context) []PodStatus {
+	out := make([]PodStatus, t.Replicas)
+	t, err := t.trusting(ctx)
+	for i := range t.Replicas {
+		if err != nil {
+			out[i] = PodStatus{Pod: t.Pod(i), Error: err.Error()}
+			continue
+		}
+		c, err := t.Connect(ctx, i)
+		if err != nil {
+			out[i] = PodStatus{Pod: t.Pod(i), Error: err.Error()}
+			continue
+		}
+		out[i] = Status(ctx, c)
+		c.Close()
+	}
+	return out
+}
