@@ -52,6 +52,8 @@ func options(ns, profile string, set ...string) install.Options {
 	return install.Options{
 		Chart:   render.Options{Profile: profile, Namespace: ns, Set: append(append([]string{}, kwokValues...), set...)},
 		Timeout: 2 * time.Minute, LockTTL: 3 * time.Second,
+		// No Vault runs behind these pods: tests of Vault start one (vaultOptions).
+		Vault: install.VaultOptions{Manual: true},
 		// The test cluster has no ingress controllers, cert-manager or managed PostgreSQL.
 		Preflight: preflight.Params{Offline: true, SkipUpstream: true, Ignore: []string{"ingress-class", "cert-manager", "postgres-external", "smtp", "cloud"}},
 	}
@@ -106,18 +108,25 @@ func TestInstallEveryProfileThenRerunIsANoOp(t *testing.T) {
 	}
 }
 
-// installedLocal installs the local profile into a namespace of the test's own.
-func installedLocal(t *testing.T) (*install.Env, *testenv.Buffer, string) {
+// installedLocal installs the local profile; withVault runs its Vault for real and lets install
+// initialise it.
+func installedLocal(t *testing.T, withVault bool) (*install.Env, *testenv.Buffer, string) {
 	crds(t)
 	env, out := testEnv(t)
 	ns := testenv.Namespace(t, nil)
-	_, err := install.Install(context.Background(), env, options(ns, "local"))
+	opts := options(ns, "local")
+	if withVault {
+		op := testenv.NewVaultOperator(t, ns, render.DefaultRelease)
+		opts.Chart.Set = append(opts.Chart.Set, op.Set)
+		opts.Vault = install.VaultOptions{Recipients: []string{op.Recipient}, Identity: op.Identity, KeysFile: op.KeysFile, KeyShares: 1, Threshold: 1}
+	}
+	_, err := install.Install(context.Background(), env, opts)
 	require.NoError(t, err, out.String())
 	return env, out, ns
 }
 
 func TestUpgradeAndAutomaticRollback(t *testing.T) {
-	env, out, ns := installedLocal(t)
+	env, out, ns := installedLocal(t, true)
 	ctx := context.Background()
 	cs := testenv.Clientset(t)
 	secretsBefore := secretData(t, cs, ns)
@@ -164,7 +173,7 @@ func TestUpgradeAndAutomaticRollback(t *testing.T) {
 
 // The HPA owns the replica count after the first install: an upgrade keeps what it chose.
 func TestUpgradeKeepsTheAutoscalersReplicaCount(t *testing.T) {
-	env, out, ns := installedLocal(t)
+	env, out, ns := installedLocal(t, false)
 	ctx := context.Background()
 	cs := testenv.Clientset(t)
 

@@ -21,6 +21,7 @@ import (
 	"github.com/resimate/resimatectl/internal/record"
 	"github.com/resimate/resimatectl/internal/render"
 	"github.com/resimate/resimatectl/internal/secrets"
+	"github.com/resimate/resimatectl/internal/vault"
 )
 
 // ComponentPlan compares one component's installed and bundled versions.
@@ -326,19 +327,23 @@ func leftBehind(ctx context.Context, kc kubernetes.Interface, ns, name string) (
 		}
 	}
 	secretAPI := kc.CoreV1().Secrets(ns)
-	for _, s := range secrets.Names(name) {
-		if _, err := secretAPI.Get(ctx, s, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-			continue
+	for _, s := range append(secrets.Names(name), vault.TLSSecretName(name)) {
+		sec, err := secretAPI.Get(ctx, s, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) || (err == nil && sec.Labels["app.kubernetes.io/managed-by"] != "resimatectl") {
+			continue // a site's own Secret stays
 		} else if err != nil {
 			return nil, err
 		}
 		out = append(out, keptObject{"Secret/" + s, func(ctx context.Context) error { return secretAPI.Delete(ctx, s, metav1.DeleteOptions{}) }})
 	}
 	cms := kc.CoreV1().ConfigMaps(ns)
-	if _, err := cms.Get(ctx, record.Name(name), metav1.GetOptions{}); err == nil {
-		out = append(out, keptObject{"ConfigMap/" + record.Name(name), func(ctx context.Context) error { return cms.Delete(ctx, record.Name(name), metav1.DeleteOptions{}) }})
-	} else if !apierrors.IsNotFound(err) {
-		return nil, err
+	for _, cm := range []string{vault.StateName(name), record.Name(name)} {
+		if _, err := cms.Get(ctx, cm, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		out = append(out, keptObject{"ConfigMap/" + cm, func(ctx context.Context) error { return cms.Delete(ctx, cm, metav1.DeleteOptions{}) }})
 	}
 	return out, nil
 }

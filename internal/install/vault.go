@@ -145,7 +145,7 @@ func vaultTLSSecret(rendered *render.Result) string {
 	if name, _, _ := unstructured.NestedString(rendered.Effective, "vault", "bundled", "tls", "secretName"); vaultTLSSource(rendered) == "existing" {
 		return name
 	}
-	return rendered.ReleaseName() + "-vault-tls"
+	return vault.TLSSecretName(rendered.ReleaseName())
 }
 
 func vaultTLSSource(rendered *render.Result) string {

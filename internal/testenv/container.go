@@ -28,6 +28,9 @@ type Container struct {
 	// Secrets and ConfigMaps by name, key, value: what the cluster would hold.
 	Secrets    map[string]map[string]string
 	ConfigMaps map[string]map[string]string
+	// Projected holds the files of projected volumes (a ServiceAccount token, say), by volume
+	// name and file.
+	Projected map[string]map[string]string
 	// Rewrite, when set, may change an environment variable's expanded value.
 	Rewrite func(name, value string) string
 	// Env is set after the container's own variables.
@@ -46,7 +49,7 @@ func PodTemplateContainer(t testing.TB, obj *unstructured.Unstructured, name str
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(tmpl, &spec); err != nil {
 		t.Fatalf("%s/%s: %v", obj.GetKind(), obj.GetName(), err)
 	}
-	for _, c := range spec.Containers {
+	for _, c := range append(spec.InitContainers, spec.Containers...) {
 		if c.Name == name {
 			return c, spec.Volumes
 		}
@@ -65,14 +68,24 @@ func (c *Container) Command(t testing.TB, binary string) *exec.Cmd {
 		dir := t.TempDir()
 		mounts[m.MountPath] = dir
 		for _, v := range c.Volumes {
-			if v.Name != m.Name || (v.ConfigMap == nil && v.Secret == nil) {
+			if v.Name != m.Name || (v.ConfigMap == nil && v.Secret == nil && v.Projected == nil) {
 				continue
 			}
 			data, ok := map[string]string(nil), false
-			if v.ConfigMap != nil {
+			switch {
+			case v.ConfigMap != nil:
 				data, ok = c.ConfigMaps[v.ConfigMap.Name]
-			} else {
+			case v.Secret != nil:
 				data, ok = c.Secrets[v.Secret.SecretName]
+				if ok && len(v.Secret.Items) > 0 {
+					picked := map[string]string{}
+					for _, it := range v.Secret.Items {
+						picked[it.Path] = data[it.Key]
+					}
+					data = picked
+				}
+			default:
+				data, ok = c.Projected[v.Name]
 			}
 			if !ok {
 				t.Fatalf("volume %s: no ConfigMap or Secret for it", v.Name)

@@ -14,8 +14,9 @@ import (
 	"testing"
 	"time"
 
-	authnv1 "k8s.io/api/authentication/v1"
+	"filippo.io/age"
 	appsv1 "k8s.io/api/apps/v1"
+	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -301,4 +302,39 @@ func mustUnstructured(t testing.TB, obj any) map[string]any {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// VaultOperator is what a test gives install so that it initialises the Vault that VaultPods
+// runs: an operator's age key pair, the key file's place, and the API server address Vault's
+// Kubernetes auth reviews tokens at.
+type VaultOperator struct {
+	Recipient string
+	// Identity is the age identity file of Recipient.
+	Identity string
+	KeysFile string
+	// Set is the value that points Kubernetes auth at the test API server.
+	Set  string
+	Pods *VaultPods
+}
+
+// NewVaultOperator starts release's Vault pods in ns and makes an operator key pair.
+func NewVaultOperator(t testing.TB, ns, release string) *VaultOperator {
+	t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	identity := filepath.Join(dir, "identity.txt")
+	if err := os.WriteFile(identity, []byte(id.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &VaultOperator{Recipient: id.Recipient().String(), Identity: identity, KeysFile: filepath.Join(dir, "vault-keys.age"),
+		Set: "vault.bundled.kubernetesHost=" + RestConfig(t).Host, Pods: StartVaultPods(t, ns, release)}
+}
+
+// Args are install's flags for this operator: one key share is enough for tests.
+func (o *VaultOperator) Args() []string {
+	return []string{"--set", o.Set, "--vault-recipient", o.Recipient, "--vault-identity", o.Identity,
+		"--vault-keys-file", o.KeysFile, "--vault-key-shares", "1", "--vault-key-threshold", "1"}
 }

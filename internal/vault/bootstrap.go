@@ -201,20 +201,27 @@ func (b *Bootstrap) unsealOne(ctx context.Context, c *Conn, keys *Keys) error {
 
 var errWrongKeys = errors.New("the keys do not unseal it")
 
+// resubmitAfter is how long a sealed pod that was given the keys may take to use them.
+const resubmitAfter = 20 * time.Second
+
 // unsealPod submits quorum to a sealed pod until it is unsealed and in the cluster (a pod still
 // joining refuses keys until its leader answers). With no keys it only waits: an auto-unseal
 // seal, or a standby finding its leader.
 func unsealPod(ctx context.Context, c *Conn, quorum []string, progress func(string)) error {
 	said := false
 	var last PodStatus
-	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+	var submitted time.Time
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
 		last = Status(ctx, c)
 		if last.Ready() {
 			return true, nil
 		}
-		if last.Error != "" || !last.Sealed || len(quorum) == 0 {
+		// A joining node works with the keys it was given for a while: give them again only
+		// when it still waits for them after that.
+		if last.Error != "" || !last.Sealed || len(quorum) == 0 || time.Since(submitted) < resubmitAfter {
 			return false, nil
 		}
+		submitted = time.Now()
 		if !said && progress != nil {
 			progress(fmt.Sprintf("unsealing %s", c.Pod))
 			said = true

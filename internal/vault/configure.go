@@ -45,6 +45,9 @@ type Role struct {
 	Paths          []string `json:"paths"`
 }
 
+// tokenAudience is the audience of the ServiceAccount tokens the platform's pods give Vault.
+const tokenAudience = "vault"
+
 // ParseLayout reads the layout ConfigMap's layout.json.
 func ParseLayout(data string) (*Layout, error) {
 	var l Layout
@@ -180,6 +183,9 @@ func ensureRoles(ctx context.Context, c *api.Client, d Desired) ([]string, error
 			"bound_service_account_names":      []string{r.ServiceAccount},
 			"bound_service_account_namespaces": []string{d.Namespace},
 			"token_policies":                   []string{PolicyName(r)},
+			// Only tokens made for Vault (projected with this audience) log in: a token that
+			// also works against the API server does not.
+			"audience": tokenAudience,
 			"token_ttl":                        "1h",
 			"token_max_ttl":                    "4h",
 		})

@@ -121,6 +121,9 @@ func (s *Setup) adminToken(ctx context.Context, c *api.Client, keys *Keys) (stri
 	return token, nil
 }
 
+// StateName is the ConfigMap that records the configuration applied to release's Vault.
+func StateName(release string) string { return release + "-vault-state" }
+
 func (s *Setup) stateName() string { return s.Name + "-state" }
 
 func (s *Setup) appliedDigest(ctx context.Context) (string, error) {

@@ -31,6 +31,9 @@ func DNSNames(name, ns string) []string {
 	return []string{name, name + "." + ns + ".svc", name + "-internal", "*." + name + "-internal", "*." + name + "-internal." + ns + ".svc", "localhost"}
 }
 
+// TLSSecretName is the Secret of the listener's certificate that install or cert-manager makes.
+func TLSSecretName(release string) string { return release + "-vault-tls" }
+
 // EnsureTLS makes the Secret of the listener's certificate when it does not exist: a CA of
 // its own (kept only as ca.crt: its key is thrown away, so nothing can issue more) and the
 // certificate it signed. It reports whether it made one.

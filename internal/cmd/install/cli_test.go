@@ -61,7 +61,14 @@ func cli(t *testing.T, kubeconfig string, args ...string) result {
 // and the live run loses its own lock (seen in CI with 2 s).
 func installArgs(ns string, extra ...string) []string {
 	return append([]string{"install", "--profile", "local", "-n", ns, "--set", "global.domain=localhost",
-		"--skip-upstream", "--offline", "--ignore-checks", "smtp", "--timeout", "2m", "--lock-ttl", "6s", "--log-level", "debug"}, extra...)
+		"--skip-upstream", "--offline", "--ignore-checks", "smtp", "--timeout", "2m", "--lock-ttl", "6s", "--log-level", "debug",
+		"--vault-init", "manual"}, extra...)
+}
+
+// withVault runs the release's Vault for real in ns and returns the flags that let install
+// initialise it (after installArgs' --vault-init manual, they win).
+func withVault(t *testing.T, ns string) []string {
+	return append([]string{"--vault-init", "auto"}, testenv.NewVaultOperator(t, ns, render.DefaultRelease).Args()...)
 }
 
 // stage is a point of an install to stop it at, and what must be seen before the stop.
@@ -91,7 +98,8 @@ func TestKilledInstallConvergesOnRerun(t *testing.T) {
 		t.Run(at.name, func(t *testing.T) {
 			t.Parallel()
 			ns := testenv.Namespace(t, nil)
-			cmd := exec.Command(testenv.Binary(t), append([]string{"--kubeconfig", e.Kubeconfig}, installArgs(ns)...)...)
+			vault := withVault(t, ns)
+			cmd := exec.Command(testenv.Binary(t), append([]string{"--kubeconfig", e.Kubeconfig}, installArgs(ns, vault...)...)...)
 			cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
 			out := &testenv.Buffer{}
 			cmd.Stdout, cmd.Stderr = out, out
@@ -103,7 +111,7 @@ func TestKilledInstallConvergesOnRerun(t *testing.T) {
 
 			// The killed run's lock goes stale after --lock-ttl; the rerun takes it over.
 			waitFor(t, "the killed run's lock to go stale", func() bool { return leaseStale(ns) })
-			r := cli(t, e.Kubeconfig, installArgs(ns)...)
+			r := cli(t, e.Kubeconfig, installArgs(ns, vault...)...)
 			if !assert.Equal(t, 0, r.code) {
 				t.Fatalf("the rerun failed:\n%s", lastLines(r.stdout+r.stderr, 30))
 			}
@@ -129,7 +137,7 @@ func TestKilledInstallConvergesOnRerun(t *testing.T) {
 			assert.Len(t, sts.Items, 2, "kratos and vault, once each")
 			secrets, err := cs.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=resimatectl"})
 			require.NoError(t, err)
-			assert.Len(t, secrets.Items, 3, "the generated secrets, once each")
+			assert.Len(t, secrets.Items, 4, "the generated secrets and Vault's certificate, once each")
 		})
 	}
 }
@@ -253,11 +261,12 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	e := testenv.Require(t, testenv.Kubernetes)
 	testenv.EnsureCRDs(t, testenv.CRDsCNPG, testenv.CRDsPrometheus)
 	ns := testenv.Namespace(t, nil)
+	vault := withVault(t, ns)
 	var printed strings.Builder
 	for _, args := range [][]string{
-		installArgs(ns),
-		installArgs(ns, "--set", "frontend.replicas.min=3"),
-		installArgs(ns, "-o", "json"),
+		installArgs(ns, vault...),
+		installArgs(ns, append(vault, "--set", "frontend.replicas.min=3")...),
+		installArgs(ns, append(vault, "-o", "json")...),
 		{"status", "-n", ns, "-o", "yaml"},
 		{"upgrade", "plan", "--profile", "local", "-n", ns, "--set", "global.domain=localhost"},
 		{"render", "--profile", "local", "-n", ns},

@@ -19,11 +19,12 @@ func TestStatusUpgradeUninstallAsAUserSeesThem(t *testing.T) {
 	e := testenv.Require(t, testenv.Kubernetes)
 	testenv.EnsureCRDs(t, testenv.CRDsCNPG, testenv.CRDsPrometheus)
 	ns := testenv.Namespace(t, nil)
-	r := cli(t, e.Kubeconfig, installArgs(ns)...)
+	vault := withVault(t, ns)
+	r := cli(t, e.Kubeconfig, installArgs(ns, vault...)...)
 	require.Equal(t, 0, r.code, r.stderr)
 
 	upgradeStart := time.Now().Add(-time.Second).UTC().Truncate(time.Second)
-	up := append([]string{"upgrade", "apply", "--skip-backup"}, installArgs(ns, "--set", "global.imageTag=1.0.1")[1:]...)
+	up := append([]string{"upgrade", "apply", "--skip-backup"}, installArgs(ns, append(vault, "--set", "global.imageTag=1.0.1")...)[1:]...)
 	r = cli(t, e.Kubeconfig, up...)
 	require.Equal(t, 0, r.code, r.stderr)
 
@@ -68,8 +69,9 @@ func TestStatusUpgradeUninstallAsAUserSeesThem(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "removed release resimate from "+ns)
 	kept := []string{"PersistentVolumeClaim/data-resimate-vault-0", "PersistentVolumeClaim/data-resimate-vault-1", "PersistentVolumeClaim/data-resimate-vault-2",
-		"Secret/resimate-db-app", "Secret/resimate-db-kratos", "Secret/resimate-kratos", "ConfigMap/resimate-install-record"}
-	assert.Contains(t, r.stdout, "kept 7 objects (--purge removes them): "+strings.Join(kept, ", "))
+		"Secret/resimate-db-app", "Secret/resimate-db-kratos", "Secret/resimate-kratos", "Secret/resimate-vault-tls",
+		"ConfigMap/resimate-vault-state", "ConfigMap/resimate-install-record"}
+	assert.Contains(t, r.stdout, "kept 9 objects (--purge removes them): "+strings.Join(kept, ", "))
 
 	r = cli(t, e.Kubeconfig, "uninstall", "-n", ns, "--purge", "--yes", "-o", "json")
 	require.Equal(t, 0, r.code, r.stderr)

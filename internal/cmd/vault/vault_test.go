@@ -10,8 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 	"github.com/hashicorp/vault/api"
@@ -19,6 +22,8 @@ import (
 	"github.com/stretchr/testify/require"
 	authnv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/resimate/resimatectl/internal/testenv"
 	"github.com/resimate/resimatectl/internal/vault"
@@ -93,12 +98,13 @@ func directClient(t *testing.T, pods *testenv.VaultPods, ns string, i int) *api.
 
 func serviceAccountToken(t *testing.T, ns, sa string) string {
 	tok, err := testenv.Clientset(t).CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), sa,
-		&authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{}}, metav1.CreateOptions{})
+		&authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{Audiences: []string{"vault"}}}, metav1.CreateOptions{})
 	require.NoError(t, err)
 	return tok.Status.Token
 }
 
 func TestInstallInitialisesUnsealsAndConfiguresVault(t *testing.T) {
+	t.Parallel()
 	testenv.EnsureCRDs(t, testenv.CRDsCNPG, testenv.CRDsPrometheus)
 	ns := testenv.Namespace(t, nil)
 	op := newOperator(t)
@@ -138,6 +144,11 @@ func TestInstallInitialisesUnsealsAndConfiguresVault(t *testing.T) {
 	_, err = c.KVv2("resimate").Get(context.Background(), "external/email-service-api-key")
 	assert.ErrorContains(t, err, "permission denied")
 
+	// Vault Agent, with the configuration the chart renders for the core model API's pods,
+	// logs in with the pod's projected token and writes the database URL the API reads.
+	url := runAgent(t, pods, ns, "resimate-core-model-api")
+	assert.Equal(t, "postgres://resimate:"+string(dbApp.Data["password"])+"@resimate-postgres-rw."+ns+".svc:5432/resimate?sslmode=require&search_path=tenant_resimate_main", strings.TrimSpace(url))
+
 	// The root token in the key file was revoked.
 	ids, err := age.ParseIdentities(strings.NewReader(mustRead(t, op.identity)))
 	require.NoError(t, err)
@@ -160,7 +171,10 @@ func TestInstallInitialisesUnsealsAndConfiguresVault(t *testing.T) {
 	// A restarted pod comes back sealed: status says so and is not Ready; unseal with the
 	// operator's identity brings it back.
 	pods.Restart(1)
-	statuses, code = podStatuses(t, ns)
+	testenv.Eventually(t, time.Minute, "the restarted Vault to answer", func() (bool, error) {
+		statuses, code = podStatuses(t, ns)
+		return statuses[1].Error == "", nil
+	})
 	assert.Equal(t, 1, code)
 	assert.True(t, statuses[1].Sealed, "%+v", statuses[1])
 	st := cli(t, "status", "-n", ns)
@@ -215,4 +229,147 @@ func clusterObjects(t *testing.T, ns string) string {
 		}
 	}
 	return b.String()
+}
+
+// A run killed right after Vault's init loses nothing: the keys were written first, and the
+// rerun finishes with them.
+func TestInstallKilledRightAfterVaultInitFinishesOnRerun(t *testing.T) {
+	t.Parallel()
+	e := testenv.Require(t, testenv.Kubernetes)
+	testenv.EnsureCRDs(t, testenv.CRDsCNPG, testenv.CRDsPrometheus)
+	ns := testenv.Namespace(t, nil)
+	op := newOperator(t)
+	keysFile := filepath.Join(t.TempDir(), "vault-keys.age")
+	pods := testenv.StartVaultPods(t, ns, "resimate")
+	args := installArgs(t, ns, keysFile, "--vault-recipient", op.recipient, "--lock-ttl", "6s")
+
+	cmd := exec.Command(testenv.Binary(t), append([]string{"--kubeconfig", e.Kubeconfig}, args...)...)
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
+	out := &testenv.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	testenv.Eventually(t, 3*time.Minute, "the key file to appear", func() (bool, error) {
+		_, err := os.Stat(keysFile)
+		return err == nil, nil
+	})
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+	written := mustRead(t, keysFile)
+	statuses, _ := podStatuses(t, ns)
+	require.NotEmpty(t, statuses)
+	assert.True(t, statuses[0].Initialized, "the killed run initialised Vault: %+v", statuses[0])
+
+	// Without the identity the rerun cannot unseal, and says what to give.
+	testenv.Eventually(t, time.Minute, "the killed run's lock to go stale", func() (bool, error) {
+		r := cli(t, args...)
+		if strings.Contains(r.stderr, "locked: ") {
+			return false, nil
+		}
+		assert.Equal(t, 1, r.code, r.stderr)
+		assert.Contains(t, r.stderr, "give --vault-identity")
+		return true, nil
+	})
+	r := cli(t, append(args, "--vault-identity", op.identity)...)
+	require.Equal(t, 0, r.code, r.stdout+r.stderr+"\nVault's logs:\n"+pods.Logs())
+	statuses, code := podStatuses(t, ns)
+	assert.Equal(t, 0, code, "%+v", statuses)
+	assert.Equal(t, written, mustRead(t, keysFile), "the key file is never rewritten")
+	for _, secret := range keysSecretsOf(t, op, keysFile) {
+		assert.NotContains(t, out.String()+r.stdout+r.stderr, secret)
+	}
+}
+
+func keysSecretsOf(t *testing.T, op operator, keysFile string) []string {
+	ids, err := age.ParseIdentities(strings.NewReader(mustRead(t, op.identity)))
+	require.NoError(t, err)
+	keys, err := vault.ReadKeys(keysFile, ids)
+	require.NoError(t, err)
+	return keys.Secrets()
+}
+
+func TestVaultBadInputSaysWhatToDoAndChangesNothing(t *testing.T) {
+	t.Parallel()
+	testenv.EnsureCRDs(t, testenv.CRDsCNPG, testenv.CRDsPrometheus)
+	op, other := newOperator(t), newOperator(t)
+	keysFile := filepath.Join(t.TempDir(), "vault-keys.age")
+
+	// No recipient for a first install: a usage error before anything exists.
+	fresh := testenv.Namespace(t, nil)
+	r := cli(t, installArgs(t, fresh, keysFile)...)
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "give --vault-recipient")
+	secrets, err := testenv.Clientset(t).CoreV1().Secrets(fresh).List(context.Background(), metav1.ListOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, secrets.Items)
+	r = cli(t, installArgs(t, fresh, keysFile, "--vault-recipient", "age1notakey")...)
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "--vault-recipient")
+
+	// Vault initialised by someone else: install refuses and writes no key file.
+	ns := testenv.Namespace(t, nil)
+	pods := testenv.StartVaultPods(t, ns, "resimate")
+	r = cli(t, installArgs(t, ns, keysFile, "--vault-init", "manual")...)
+	require.Equal(t, 0, r.code, r.stderr)
+	pods.WaitStarted(time.Minute)
+	someone := directClient(t, pods, ns, 0)
+	testenv.Eventually(t, time.Minute, "Vault to answer", func() (bool, error) {
+		_, err := someone.Sys().SealStatus()
+		return err == nil, nil
+	})
+	_, err = someone.Sys().Init(&api.InitRequest{SecretShares: 1, SecretThreshold: 1})
+	require.NoError(t, err)
+	r = cli(t, installArgs(t, ns, keysFile, "--vault-recipient", op.recipient)...)
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "Vault is already initialised, but there is no key file at "+keysFile)
+	assert.NoFileExists(t, keysFile)
+
+	// A key file opened with the wrong identity.
+	recipients, err := age.ParseRecipients(strings.NewReader(op.recipient))
+	require.NoError(t, err)
+	require.NoError(t, vault.WriteKeys(keysFile, &vault.Keys{Threshold: 1, UnsealKeys: []string{"a2V5"}, RootToken: "hvs.x"}, recipients))
+	r = cli(t, "vault", "unseal", "-n", ns, "--vault-keys-file", keysFile, "--vault-identity", other.identity)
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "none of the given identities can decrypt it")
+	assert.NotContains(t, r.stderr, "a2V5")
+}
+
+// runAgent runs the real Vault binary as the API's vault-agent init container (the installed
+// Deployment's, with its ConfigMap and the CA of the TLS Secret) against pod 0's process, and
+// returns the file it wrote.
+func runAgent(t *testing.T, pods *testenv.VaultPods, ns, deployment string) string {
+	e := testenv.Require(t, testenv.Kubernetes)
+	cs := testenv.Clientset(t)
+	ctx := context.Background()
+	dep, err := cs.AppsV1().Deployments(ns).Get(ctx, deployment, metav1.GetOptions{})
+	require.NoError(t, err)
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(dep)
+	require.NoError(t, err)
+	spec, volumes := testenv.PodTemplateContainer(t, &unstructured.Unstructured{Object: obj}, "vault-agent")
+	cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, deployment+"-vault-agent", metav1.GetOptions{})
+	require.NoError(t, err)
+	tlsSecret, err := cs.CoreV1().Secrets(ns).Get(ctx, "resimate-vault-tls", metav1.GetOptions{})
+	require.NoError(t, err)
+	// The Service's in-cluster address is pod 0's process here.
+	hcl := strings.Replace(cm.Data["agent.hcl"], "https://resimate-vault."+ns+".svc:8200", pods.Address(0), 1)
+	c := &testenv.Container{Spec: spec, Volumes: volumes,
+		ConfigMaps: map[string]map[string]string{cm.Name: {"agent.hcl": hcl}},
+		Secrets:    map[string]map[string]string{tlsSecret.Name: {"ca.crt": string(tlsSecret.Data["ca.crt"])}},
+		Projected:  map[string]map[string]string{"vault-token": {"token": serviceAccountToken(t, ns, deployment)}},
+	}
+	cmd := c.Command(t, e.VaultBin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Run(), out.String())
+	// The secrets folder is the emptyDir the agent shares with the API: find it through the agent's config.
+	for _, arg := range cmd.Args {
+		if dir, ok := strings.CutPrefix(arg, "-config="); ok {
+			data, err := os.ReadFile(filepath.Join(filepath.Dir(dir), "agent.hcl"))
+			require.NoError(t, err)
+			m := regexp.MustCompile(`destination = "([^"]+)"`).FindStringSubmatch(string(data))
+			require.NotNil(t, m, string(data))
+			return mustRead(t, m[1])
+		}
+	}
+	t.Fatal("the agent's command has no -config")
+	return ""
 }
