@@ -23,7 +23,7 @@ type PlatformStatus struct {
 	// whose probe has not run yet may still be sealed).
 	Vault   []vault.PodStatus `json:"vault,omitempty"`
 	Ready   bool              `json:"ready"`
-	Verdict      string                   `json:"verdict"`
+	Verdict string            `json:"verdict"`
 }
 
 // Status reads the latest revision's objects from the cluster and sums them up per component.

@@ -2,6 +2,8 @@ package preflight
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -95,8 +97,17 @@ func checkExternalVault(ctx context.Context, t *Target) Outcome {
 	if err != nil {
 		return Failf("vault.external.address %q is not a URL: %v", addr, err)
 	}
-	resp, err := t.HTTP.Do(req)
+	client, err := vaultClient(t)
 	if err != nil {
+		return Failf("%v", err)
+	}
+	resp, err := client.Do(req)
+	var unknownCA x509.UnknownAuthorityError
+	var badName x509.HostnameError
+	switch {
+	case errors.As(err, &unknownCA) || errors.As(err, &badName):
+		return Failf("Vault's TLS certificate at %s is not trusted (%v): give the CA that signed it in vault.external.caCert", addr, shortErr(err))
+	case err != nil:
 		return Failf("cannot reach Vault at %s: %v", addr, shortErr(err))
 	}
 	defer resp.Body.Close()
@@ -111,6 +122,19 @@ func checkExternalVault(ctx context.Context, t *Target) Outcome {
 		return Failf("Vault %s at %s is sealed", h.Version, addr)
 	}
 	return Passf("Vault %s at %s is initialised and unsealed", h.Version, addr)
+}
+
+// vaultClient trusts vault.external.caCert when the values give one, the system's CAs otherwise.
+func vaultClient(t *Target) (*http.Client, error) {
+	pem := t.str("vault", "external", "caCert")
+	if pem == "" {
+		return t.HTTP, nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(pem)) {
+		return nil, errors.New("vault.external.caCert holds no PEM certificate")
+	}
+	return &http.Client{Timeout: t.HTTP.Timeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, nil
 }
 
 func checkDNS(ctx context.Context, t *Target) Outcome {

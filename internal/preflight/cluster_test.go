@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/vault/api"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	authnv1 "k8s.io/api/authentication/v1"
@@ -335,4 +336,42 @@ func TestExternalVaultUnreachable(t *testing.T) {
 	out := checkExternalVault(context.Background(), target)
 	assert.Equal(t, StatusFail, out.Status)
 	assert.Contains(t, out.Message, fmt.Sprintf("cannot reach Vault at http://127.0.0.1:%d", port))
+}
+
+// An external Vault in each state preflight tells apart, on a real Vault server with TLS.
+func TestExternalVaultStates(t *testing.T) {
+	v := testenv.StartStandaloneVault(t)
+	check := func(withCA bool) Outcome {
+		set := []string{"vault.mode=external", "vault.external.address=" + v.Address}
+		opts := render.Options{Profile: "onprem", Set: set}
+		if withCA {
+			opts.SetString = []string{"vault.external.caCert=" + v.CA}
+		}
+		rendered, err := render.Render(context.Background(), opts)
+		require.NoError(t, err)
+		target, err := NewTarget(nil, fmt.Errorf("not needed"), rendered)
+		require.NoError(t, err)
+		return checkExternalVault(context.Background(), target)
+	}
+
+	out := check(false)
+	assert.Equal(t, StatusFail, out.Status)
+	assert.Contains(t, out.Message, "TLS certificate at "+v.Address+" is not trusted")
+	assert.Contains(t, out.Message, "vault.external.caCert")
+
+	out = check(true)
+	assert.Equal(t, StatusFail, out.Status)
+	assert.Contains(t, out.Message, "is not initialised")
+
+	init, err := v.Client.Sys().Init(&api.InitRequest{SecretShares: 1, SecretThreshold: 1})
+	require.NoError(t, err)
+	out = check(true)
+	assert.Equal(t, StatusFail, out.Status)
+	assert.Contains(t, out.Message, "is sealed")
+
+	_, err = v.Client.Sys().Unseal(init.KeysB64[0])
+	require.NoError(t, err)
+	out = check(true)
+	assert.Equal(t, StatusPass, out.Status, out.Message)
+	assert.Contains(t, out.Message, "Vault 1.21.4 at "+v.Address+" is initialised and unsealed")
 }

@@ -133,6 +133,19 @@ func (c *Container) Command(t testing.TB, binary string) *exec.Cmd {
 
 	env := map[string]string{}
 	var order []string
+	for _, from := range c.Spec.EnvFrom {
+		var data map[string]string
+		switch {
+		case from.SecretRef != nil:
+			data = c.Secrets[from.SecretRef.Name]
+		case from.ConfigMapRef != nil:
+			data = c.ConfigMaps[from.ConfigMapRef.Name]
+		}
+		for k, v := range data {
+			env[from.Prefix+k] = v
+			order = append(order, from.Prefix+k)
+		}
+	}
 	for _, e := range c.Spec.Env {
 		value := e.Value
 		if ref := e.ValueFrom; ref != nil {

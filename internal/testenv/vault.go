@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/hashicorp/vault/api"
 	appsv1 "k8s.io/api/apps/v1"
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -25,6 +26,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+
+	"github.com/resimate/resimatectl/internal/vault"
 )
 
 // kwok's PortForward objects: a simulated pod's ports forwarded to a local address.
@@ -142,6 +145,28 @@ func (v *VaultPods) startAll(ctx context.Context, e *Env, cs kubernetes.Interfac
 	peer := regexp.MustCompile(`https://` + regexp.QuoteMeta(v.name) + `-(\d+)\.` + regexp.QuoteMeta(v.name) + `-internal:8200`)
 	spec, volumes := PodTemplateContainer(v.t, &unstructured.Unstructured{Object: mustUnstructured(v.t, sts)}, "vault")
 	secrets := map[string]map[string]string{tlsSecret.Name: stringData(tlsSecret.Data)}
+	// Every other Secret the pod uses (an auto-unseal seal's credentials).
+	var refs []string
+	for _, vol := range volumes {
+		if vol.Secret != nil {
+			refs = append(refs, vol.Secret.SecretName)
+		}
+	}
+	for _, from := range spec.EnvFrom {
+		if from.SecretRef != nil {
+			refs = append(refs, from.SecretRef.Name)
+		}
+	}
+	for _, name := range refs {
+		if _, ok := secrets[name]; ok {
+			continue
+		}
+		sec, err := cs.CoreV1().Secrets(v.ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("the Vault pods' Secret %s: %w", name, err)
+		}
+		secrets[name] = stringData(sec.Data)
+	}
 	for i := range replicas {
 		pod := fmt.Sprintf("%s-%d", v.name, i)
 		api, cluster := apiPorts[i], FreePort(v.t)
@@ -337,4 +362,71 @@ func NewVaultOperator(t testing.TB, ns, release string) *VaultOperator {
 func (o *VaultOperator) Args() []string {
 	return []string{"--set", o.Set, "--vault-recipient", o.Recipient, "--vault-identity", o.Identity,
 		"--vault-keys-file", o.KeysFile, "--vault-key-shares", "1", "--vault-key-threshold", "1"}
+}
+
+// StandaloneVault is one real Vault process with its own storage and a TLS listener, started
+// uninitialised: an "external" Vault for preflight's checks.
+type StandaloneVault struct {
+	Address string
+	// CA is the PEM of the CA that signed the listener's certificate.
+	CA     string
+	Client *api.Client
+}
+
+// StartStandaloneVault starts it; it stops with the test.
+func StartStandaloneVault(t testing.TB) *StandaloneVault {
+	t.Helper()
+	e := Require(t)
+	if e.VaultBin == "" {
+		unavailable(t, "no Vault binary in the test environment: run 'make testenv-up'")
+	}
+	dir := t.TempDir()
+	certs, err := vault.NewCertificate("external-vault", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range certs {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apiPort, cluster := FreePort(t), FreePort(t)
+	cfg := fmt.Sprintf(`disable_mlock = true
+api_addr = "https://127.0.0.1:%[1]d"
+cluster_addr = "https://127.0.0.1:%[2]d"
+listener "tcp" {
+  address = "127.0.0.1:%[1]d"
+  cluster_address = "127.0.0.1:%[2]d"
+  tls_cert_file = "%[3]s/tls.crt"
+  tls_key_file = "%[3]s/tls.key"
+}
+storage "raft" {
+  path = "%[3]s"
+}
+`, apiPort, cluster, dir)
+	if err := os.WriteFile(filepath.Join(dir, "vault.hcl"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := &vaultNode{pod: "external-vault", api: apiPort, log: filepath.Join(dir, "vault.log"),
+		template: exec.Command(e.VaultBin, "server", "-config="+filepath.Join(dir, "vault.hcl"))}
+	n.template.Env = []string{"HOME=" + dir}
+	if err := n.start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.stop)
+	s := &StandaloneVault{Address: fmt.Sprintf("https://127.0.0.1:%d", apiPort), CA: string(certs["ca.crt"])}
+	apiCfg := api.DefaultConfig()
+	apiCfg.Address = s.Address
+	if err := apiCfg.ConfigureTLS(&api.TLSConfig{CACertBytes: certs["ca.crt"]}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Client, err = api.NewClient(apiCfg); err != nil {
+		t.Fatal(err)
+	}
+	s.Client.ClearToken()
+	Eventually(t, 30*time.Second, "the standalone Vault to answer", func() (bool, error) {
+		_, err := s.Client.Sys().SealStatus()
+		return err == nil, nil
+	})
+	return s
 }

@@ -20,8 +20,8 @@ import (
 // Layout is what the platform needs in Vault, as the chart renders it (ConfigMap
 // <release>-vault-layout): the KV tree and who reads which part of it.
 type Layout struct {
-	KVMount        string `json:"kvMount"`
-	KubernetesHost string `json:"kubernetesHost"`
+	KVMount        string  `json:"kvMount"`
+	KubernetesHost string  `json:"kubernetesHost"`
 	Secrets        []Entry `json:"secrets"`
 	// InitialSecrets are values for entries written only when missing, by path.
 	InitialSecrets map[string]map[string]any `json:"initialSecrets"`
@@ -185,9 +185,9 @@ func ensureRoles(ctx context.Context, c *api.Client, d Desired) ([]string, error
 			"token_policies":                   []string{PolicyName(r)},
 			// Only tokens made for Vault (projected with this audience) log in: a token that
 			// also works against the API server does not.
-			"audience": tokenAudience,
-			"token_ttl":                        "1h",
-			"token_max_ttl":                    "4h",
+			"audience":      tokenAudience,
+			"token_ttl":     "1h",
+			"token_max_ttl": "4h",
 		})
 		if err != nil {
 			return nil, err

@@ -45,7 +45,7 @@ func EnsureTLS(ctx context.Context, kube kubernetes.Interface, ns, secretName, v
 	if !apierrors.IsNotFound(err) {
 		return false, err
 	}
-	data, err := newCertificate(vaultName, ns)
+	data, err := NewCertificate(vaultName, ns)
 	if err != nil {
 		return false, err
 	}
@@ -56,7 +56,9 @@ func EnsureTLS(ctx context.Context, kube kubernetes.Interface, ns, secretName, v
 	return true, nil
 }
 
-func newCertificate(vaultName, ns string) (map[string][]byte, error) {
+// NewCertificate makes a CA and the listener certificate it signs, for the names DNSNames
+// gives and 127.0.0.1: the Secret's tls.crt, tls.key and ca.crt.
+func NewCertificate(vaultName, ns string) (map[string][]byte, error) {
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	authnv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -372,4 +373,57 @@ func runAgent(t *testing.T, pods *testenv.VaultPods, ns, deployment string) stri
 	}
 	t.Fatal("the agent's command has no -config")
 	return ""
+}
+
+// On-prem auto-unseal: the transit engine of another (real) Vault unseals the bundled one,
+// install keeps recovery keys, and a restarted pod unseals itself.
+func TestTransitSealUnsealsVaultByItself(t *testing.T) {
+	t.Parallel()
+	testenv.EnsureCRDs(t, testenv.CRDsCNPG, testenv.CRDsPrometheus)
+	transit := testenv.StartStandaloneVault(t)
+	init, err := transit.Client.Sys().Init(&api.InitRequest{SecretShares: 1, SecretThreshold: 1})
+	require.NoError(t, err)
+	_, err = transit.Client.Sys().Unseal(init.KeysB64[0])
+	require.NoError(t, err)
+	admin, err := transit.Client.Clone()
+	require.NoError(t, err)
+	admin.SetToken(init.RootToken)
+	testenv.Eventually(t, time.Minute, "the transit Vault to become active", func() (bool, error) {
+		return admin.Sys().MountWithContext(context.Background(), "transit", &api.MountInput{Type: "transit"}) == nil, nil
+	})
+	_, err = admin.Logical().Write("transit/keys/autounseal", nil)
+	require.NoError(t, err)
+	require.NoError(t, admin.Sys().PutPolicy("autounseal", `path "transit/encrypt/autounseal" { capabilities = ["update"] }
+path "transit/decrypt/autounseal" { capabilities = ["update"] }`))
+	tok, err := admin.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"autounseal"}, Period: "24h"})
+	require.NoError(t, err)
+
+	ns := testenv.Namespace(t, nil)
+	_, err = testenv.Clientset(t).CoreV1().Secrets(ns).Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "transit-seal"},
+		StringData: map[string]string{"VAULT_TOKEN": tok.Auth.ClientToken, "ca.crt": transit.CA}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	op := newOperator(t)
+	keysFile := filepath.Join(t.TempDir(), "vault-keys.age")
+	pods := testenv.StartVaultPods(t, ns, "resimate")
+	r := cli(t, installArgs(t, ns, keysFile, "--vault-recipient", op.recipient,
+		"--set", "vault.bundled.seal.type=transit", "--set", "vault.bundled.seal.credentialsSecret=transit-seal",
+		"--set", "vault.bundled.seal.parameters.address="+transit.Address, "--set", "vault.bundled.seal.parameters.key_name=autounseal",
+		"--set", "vault.bundled.seal.parameters.mount_path=transit/", "--set", "vault.bundled.seal.parameters.tls_ca_cert=/vault/seal/ca.crt")...)
+	require.Equal(t, 0, r.code, r.stdout+r.stderr+"\nVault's logs:\n"+pods.Logs())
+	assert.Contains(t, r.stderr, "initialising Vault on resimate-vault-0 (transit")
+	assert.NotContains(t, r.stderr, "unsealing", "nothing to unseal by hand")
+	ids, err := age.ParseIdentities(strings.NewReader(mustRead(t, op.identity)))
+	require.NoError(t, err)
+	keys, err := vault.ReadKeys(keysFile, ids)
+	require.NoError(t, err)
+	assert.Equal(t, "transit", keys.Seal)
+	assert.Len(t, keys.RecoveryKeys, 3)
+	assert.Empty(t, keys.UnsealKeys)
+
+	pods.Restart(2)
+	testenv.Eventually(t, 2*time.Minute, "the restarted pod to unseal itself", func() (bool, error) {
+		statuses, code := podStatuses(t, ns)
+		return code == 0 && statuses[2].Ready(), nil
+	})
 }
