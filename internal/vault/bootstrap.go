@@ -108,7 +108,7 @@ func answering(ctx context.Context, c *Conn) (PodStatus, error) {
 		return st.Error == "", nil
 	})
 	if err != nil {
-		return st, fmt.Errorf("Vault pod %s does not answer: %s", c.Pod, cmp.Or(st.Error, err.Error()))
+		return st, fmt.Errorf("the Vault pod %s does not answer: %s", c.Pod, cmp.Or(st.Error, err.Error()))
 	}
 	return st, nil
 }
@@ -119,7 +119,7 @@ func (b *Bootstrap) initialise(ctx context.Context, c *Conn) (*Keys, error) {
 		return nil, errors.New("initialising Vault needs at least one --vault-recipient (an age or SSH public key): its unseal keys are encrypted to it")
 	}
 	if _, err := os.Stat(b.KeysFile); err == nil {
-		return nil, fmt.Errorf("Vault is not initialised, but the key file %s already exists and may hold another Vault's keys: move it away or give another --vault-keys-file; nothing was changed", b.KeysFile)
+		return nil, fmt.Errorf("the bundled Vault is not initialised, but the key file %s already exists and may hold another Vault's keys: move it away or give another --vault-keys-file; nothing was changed", b.KeysFile)
 	}
 	req := &api.InitRequest{SecretShares: b.Seal.Shares, SecretThreshold: b.Seal.Threshold}
 	if b.Seal.Auto() {
@@ -137,7 +137,7 @@ func (b *Bootstrap) initialise(ctx context.Context, c *Conn) (*Keys, error) {
 	}
 	// Nothing else happens before the keys are on disk: a run killed now loses nothing.
 	if err := WriteKeys(b.KeysFile, keys, b.Recipients); err != nil {
-		return nil, fmt.Errorf("Vault was initialised but its keys could not be written (%w); they exist nowhere else: reset Vault's storage (delete its PVCs) and run install again", err)
+		return nil, fmt.Errorf("the bundled Vault was initialised but its keys could not be written (%w); they exist nowhere else: reset Vault's storage (delete its PVCs) and run install again", err)
 	}
 	b.say("Vault initialised: its keys are in %s, encrypted to %d recipient(s); keep that file safe", b.KeysFile, len(b.Recipients))
 	return keys, nil
@@ -158,11 +158,11 @@ func (b *Bootstrap) readKeys(statuses []PodStatus) (*Keys, error) {
 		needUnseal = needUnseal || (s.Sealed && !b.Seal.Auto())
 	}
 	if _, err := os.Stat(b.KeysFile); err != nil {
-		return nil, fmt.Errorf("Vault is already initialised, but there is no key file at %s: it was initialised by someone else or the file was moved. Give the file that holds its keys with --vault-keys-file; nothing was changed", b.KeysFile)
+		return nil, fmt.Errorf("the bundled Vault is already initialised, but there is no key file at %s: it was initialised by someone else or the file was moved. Give the file that holds its keys with --vault-keys-file; nothing was changed", b.KeysFile)
 	}
 	if len(b.Identities) == 0 {
 		if needUnseal {
-			return nil, fmt.Errorf("Vault is initialised and sealed: give --vault-identity (the age or SSH private key of a recipient of %s) to unseal it", b.KeysFile)
+			return nil, fmt.Errorf("the bundled Vault is initialised and sealed: give --vault-identity (the age or SSH private key of a recipient of %s) to unseal it", b.KeysFile)
 		}
 		return nil, nil
 	}
@@ -194,7 +194,7 @@ func (b *Bootstrap) unsealOne(ctx context.Context, c *Conn, keys *Keys) error {
 	}
 	err := unsealPod(ctx, c, quorum, b.Progress)
 	if errors.Is(err, errWrongKeys) {
-		return fmt.Errorf("Vault pod %s stays sealed with the keys of %s: are they this Vault's keys?", c.Pod, b.KeysFile)
+		return fmt.Errorf("the Vault pod %s stays sealed with the keys of %s: are they this Vault's keys?", c.Pod, b.KeysFile)
 	}
 	return err
 }
@@ -246,9 +246,9 @@ func unsealPod(ctx context.Context, c *Conn, quorum []string, progress func(stri
 	case errors.Is(err, errWrongKeys):
 		return err
 	case last.Error != "":
-		return fmt.Errorf("Vault pod %s did not become unsealed: %s", c.Pod, last.Error)
+		return fmt.Errorf("the Vault pod %s did not become unsealed: %s", c.Pod, last.Error)
 	}
-	return fmt.Errorf("Vault pod %s did not become unsealed and join the cluster (initialised %t, sealed %t): %w", c.Pod, last.Initialized, last.Sealed, err)
+	return fmt.Errorf("the Vault pod %s did not become unsealed and join the cluster (initialised %t, sealed %t): %w", c.Pod, last.Initialized, last.Sealed, err)
 }
 
 // Unseal unseals every sealed pod of t with quorum, and returns every pod's state after.
@@ -263,7 +263,7 @@ func Unseal(ctx context.Context, t Target, quorum []string, progress func(string
 		if st := Status(ctx, c); st.Sealed {
 			if err := unsealPod(ctx, c, quorum, progress); err != nil {
 				if errors.Is(err, errWrongKeys) {
-					return nil, fmt.Errorf("Vault pod %s stays sealed: the keys given are not this Vault's", c.Pod)
+					return nil, fmt.Errorf("the Vault pod %s stays sealed: the keys given are not this Vault's", c.Pod)
 				}
 				return nil, err
 			}

@@ -112,16 +112,16 @@ func WriteKeys(path string, k *Keys, recipients []age.Recipient) error {
 func ReadKeys(path string, identities []age.Identity) (*Keys, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("Vault key file: %w", err)
+		return nil, fmt.Errorf("the Vault key file: %w", err)
 	}
 	defer f.Close()
 	r, err := agekeys.Decrypt(f, identities)
 	if err != nil {
-		return nil, fmt.Errorf("Vault key file %s: %w", path, err)
+		return nil, fmt.Errorf("the Vault key file %s: %w", path, err)
 	}
 	plain, err := io.ReadAll(r)
 	if err != nil {
-		return nil, fmt.Errorf("Vault key file %s: %w", path, err)
+		return nil, fmt.Errorf("the Vault key file %s: %w", path, err)
 	}
 	var k Keys
 	if err := json.Unmarshal(plain, &k); err != nil || k.Kind != keysKind {

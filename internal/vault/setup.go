@@ -35,7 +35,7 @@ func (s *Setup) Run(ctx context.Context) ([]string, error) {
 		return nil, nil
 	}
 	if u.Keys == nil {
-		return nil, fmt.Errorf("Vault's configuration must change (policies, roles or secrets), which needs a root token made with its keys: give --vault-identity (a recipient's private key of %s)", s.KeysFile)
+		return nil, fmt.Errorf("the bundled Vault's configuration must change (policies, roles or secrets), which needs a root token made with its keys: give --vault-identity (a recipient's private key of %s)", s.KeysFile)
 	}
 	leader := u.leader(ctx)
 	if leader == nil {

@@ -113,7 +113,7 @@ func (t Target) Connect(ctx context.Context, i int) (*Conn, error) {
 	cfg.Timeout = 30 * time.Second
 	if t.TLSSecret != "" && t.CA == nil {
 		fw.Close()
-		return nil, errors.New("Vault's CA is not loaded")
+		return nil, errors.New("the bundled Vault's CA is not loaded")
 	}
 	if t.CA != nil {
 		cfg.Address = "https://" + fw.Address
@@ -174,7 +174,7 @@ func (t Target) waitRunning(ctx context.Context, pod string, progress func(strin
 		return false, nil
 	})
 	if err != nil {
-		return fmt.Errorf("Vault pod %s/%s did not start running: %w", t.Namespace, pod, err)
+		return fmt.Errorf("the Vault pod %s/%s did not start running: %w", t.Namespace, pod, err)
 	}
 	return nil
 }

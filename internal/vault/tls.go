@@ -114,7 +114,7 @@ func LoadCA(ctx context.Context, kube kubernetes.Interface, ns, secretName strin
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(s.Data["ca.crt"]) {
-		return nil, fmt.Errorf("Vault's TLS Secret %s/%s has no ca.crt to verify its certificate with", ns, secretName)
+		return nil, fmt.Errorf("the bundled Vault's TLS Secret %s/%s has no ca.crt to verify its certificate with", ns, secretName)
 	}
 	return pool, nil
 }
