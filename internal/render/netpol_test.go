@@ -209,3 +209,31 @@ func ingressController(t *testing.T, profile string) netpol.Pod {
 	require.True(t, ok, "no ingress source written down for profile %s", profile)
 	return src
 }
+
+// With an auto-unseal seal, Vault reaches the seal's service: the transit Vault's port, or a
+// cloud KMS over HTTPS; with Shamir keys it reaches nothing outside.
+func TestVaultReachesItsSeal(t *testing.T) {
+	vault := netpol.Pod{Namespace: render.DefaultNamespace, NamespaceLabels: map[string]string{"kubernetes.io/metadata.name": render.DefaultNamespace},
+		Labels: map[string]string{"app.kubernetes.io/instance": "resimate", "app.kubernetes.io/component": "vault"}, IP: netip.MustParseAddr("10.244.1.2")}
+	kms := netpol.Pod{IP: netip.MustParseAddr("203.0.113.9")}
+	for _, c := range []struct {
+		set  []string
+		port int32
+		want bool
+	}{
+		{nil, 443, false},
+		{[]string{"vault.bundled.seal.type=awskms", "vault.bundled.seal.parameters.region=eu-west-1", "vault.bundled.seal.parameters.kms_key_id=k"}, 443, true},
+		{[]string{"vault.bundled.seal.type=transit", "vault.bundled.seal.parameters.address=https://vault.example.org:8443",
+			"vault.bundled.seal.parameters.key_name=k", "vault.bundled.seal.parameters.mount_path=transit/"}, 8443, true},
+	} {
+		// The API server at its own address, so that port 443 elsewhere is not the API's.
+		res := renderProfile(t, "onprem", append(c.set, "networkPolicies.apiServerCIDRs={192.0.2.10/32}")...)
+		objs := make([]*unstructured.Unstructured, 0, len(res.Objects))
+		for _, o := range res.Objects {
+			objs = append(objs, o.Unstructured)
+		}
+		eval, err := netpol.FromUnstructured(objs, render.DefaultNamespace)
+		require.NoError(t, err)
+		assert.Equal(t, c.want, eval.Allowed(vault, kms, c.port, corev1.ProtocolTCP), "%v", c.set)
+	}
+}
