@@ -58,7 +58,7 @@ release-snapshot: $(GORELEASER)
 	$(GORELEASER) release --snapshot --clean
 
 ## demo: the local default run: the test environment, then preflight, install --profile=local
-## and status against its cluster, ending with every component Ready.
+## and status against its cluster (every component Ready but Vault, which runs no server there).
 demo: testenv-up build
 	bash hack/demo.sh
 

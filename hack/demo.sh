@@ -2,6 +2,9 @@
 # The README's first command: a real local run against the local test environment. Preflight,
 # install --profile=local with the upstream charts it needs (CloudNativePG, kube-prometheus-stack,
 # Loki, Fluent Bit) from the charts mirror, as an air-gapped site would, then status.
+# kwok runs no containers, so no Vault answers behind Vault's pods here: the demo leaves Vault to
+# its operators (--vault-init=manual) and status reports its pods unreachable. 'make test' runs
+# real Vault processes behind them (internal/cmd/vault).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/testenv/versions.sh"
@@ -24,7 +27,7 @@ echo "== resimatectl images"
 "$bin" images "${values[@]}" "${charts[@]}"
 echo
 echo "== resimatectl install --profile=local"
-time "$bin" install "${values[@]}" "${charts[@]}" --offline --ignore-checks smtp
+time "$bin" install "${values[@]}" "${charts[@]}" --offline --ignore-checks smtp --vault-init manual
 echo
-echo "== resimatectl status"
-"$bin" status -n "$ns"
+echo "== resimatectl status (Vault's pods have no Vault behind them here: not Ready)"
+"$bin" status -n "$ns" || true

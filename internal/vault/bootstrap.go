@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -121,6 +122,13 @@ func (b *Bootstrap) initialise(ctx context.Context, c *Conn) (*Keys, error) {
 	if _, err := os.Stat(b.KeysFile); err == nil {
 		return nil, fmt.Errorf("the bundled Vault is not initialised, but the key file %s already exists and may hold another Vault's keys: move it away or give another --vault-keys-file; nothing was changed", b.KeysFile)
 	}
+	// The keys exist once, in init's answer: the file must be writable before asking.
+	probe, err := os.CreateTemp(filepath.Dir(b.KeysFile), ".vault-keys-probe-*")
+	if err != nil {
+		return nil, fmt.Errorf("the Vault key file cannot be written next to %s (%w): nothing was changed", b.KeysFile, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
 	req := &api.InitRequest{SecretShares: b.Seal.Shares, SecretThreshold: b.Seal.Threshold}
 	if b.Seal.Auto() {
 		req = &api.InitRequest{RecoveryShares: b.Seal.Shares, RecoveryThreshold: b.Seal.Threshold}
@@ -157,7 +165,9 @@ func (b *Bootstrap) readKeys(statuses []PodStatus) (*Keys, error) {
 	for _, s := range statuses {
 		needUnseal = needUnseal || (s.Sealed && !b.Seal.Auto())
 	}
-	if _, err := os.Stat(b.KeysFile); err != nil {
+	if _, err := os.Stat(b.KeysFile); err != nil && !needUnseal {
+		return nil, nil // nothing needs the keys yet; configuring may, and says so
+	} else if err != nil {
 		return nil, fmt.Errorf("the bundled Vault is already initialised, but there is no key file at %s: it was initialised by someone else or the file was moved. Give the file that holds its keys with --vault-keys-file; nothing was changed", b.KeysFile)
 	}
 	if len(b.Identities) == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/hashicorp/vault/api"
 	corev1 "k8s.io/api/core/v1"
@@ -33,6 +34,9 @@ func (s *Setup) Run(ctx context.Context) ([]string, error) {
 	if applied, _ := s.appliedDigest(ctx); applied == digest {
 		s.say("Vault is unsealed and already configured")
 		return nil, nil
+	}
+	if _, err := os.Stat(s.KeysFile); u.Keys == nil && err != nil {
+		return nil, fmt.Errorf("the bundled Vault's configuration must change (policies, roles or secrets), which needs a root token made with its keys, and there is no key file at %s: it was initialised by someone else, or the file is elsewhere (--vault-keys-file)", s.KeysFile)
 	}
 	if u.Keys == nil {
 		return nil, fmt.Errorf("the bundled Vault's configuration must change (policies, roles or secrets), which needs a root token made with its keys: give --vault-identity (a recipient's private key of %s)", s.KeysFile)

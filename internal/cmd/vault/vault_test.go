@@ -188,6 +188,21 @@ func TestInstallInitialisesUnsealsAndConfiguresVault(t *testing.T) {
 	statuses, code = podStatuses(t, ns)
 	assert.Equal(t, 0, code, "%+v", statuses)
 
+	// An upgrade that drops a component reconciles Vault's roles: that needs a root token, made
+	// from the key holders' quorum, so without the identity it says what to give; with it the
+	// config API's role is gone afterwards, and so is the token.
+	up := installArgs(t, ns, keysFile, "--set", "apis.config.enabled=false")
+	r = cli(t, up...)
+	outputs = append(outputs, r.stdout, r.stderr)
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "give --vault-identity")
+	r = cli(t, append(up, "--vault-identity", op.identity)...)
+	outputs = append(outputs, r.stdout, r.stderr)
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stderr, "the root token was revoked")
+	_, err = directClient(t, pods, ns, 0).Logical().Write("auth/kubernetes/login", map[string]any{"role": "config-api", "jwt": serviceAccountToken(t, ns, "resimate-core-model-api")})
+	assert.ErrorContains(t, err, `invalid role name "config-api"`)
+
 	// No unseal key or token anywhere: outputs, Vault's logs, the cluster's objects.
 	outputs = append(outputs, pods.Logs(), clusterObjects(t, ns))
 	all := strings.Join(outputs, "\n")
