@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/resimate/resimatectl/internal/render"
+	"github.com/resimate/resimatectl/internal/vault"
 )
 
 // The cloud KMS seals cannot be reached from here: their stanzas are rendered from values,
@@ -67,4 +68,22 @@ func vaultConfig(t *testing.T, res *render.Result) map[string]any {
 	var cfg map[string]any
 	require.NoError(t, hcl.Decode(&cfg, data), data)
 	return cfg
+}
+
+// With cert-manager as the source of Vault's certificate the chart asks the site's issuer for
+// the names install's own certificate carries, and the pods mount the Secret it fills.
+func TestVaultCertificateFromCertManager(t *testing.T) {
+	res := renderProfile(t, "onprem", "vault.bundled.tls.source=cert-manager", "vault.bundled.tls.issuerRef.name=site-ca")
+	cert := find(t, res, "Certificate", "resimate-vault")
+	names, _, _ := unstructured.NestedStringSlice(cert.Object, "spec", "dnsNames")
+	assert.ElementsMatch(t, vault.DNSNames("resimate-vault", render.DefaultNamespace), names)
+	issuer, _, _ := unstructured.NestedString(cert.Object, "spec", "issuerRef", "name")
+	assert.Equal(t, "site-ca", issuer)
+	secret, _, _ := unstructured.NestedString(cert.Object, "spec", "secretName")
+	assert.Equal(t, vault.TLSSecretName("resimate"), secret)
+
+	_, err := render.Render(t.Context(), render.Options{Profile: "onprem", Set: []string{"vault.bundled.tls.source=cert-manager"}})
+	assert.ErrorContains(t, err, "issuerRef")
+	_, err = render.Render(t.Context(), render.Options{Profile: "onprem", Set: []string{"vault.bundled.tls.source=existing"}})
+	assert.ErrorContains(t, err, "secretName")
 }

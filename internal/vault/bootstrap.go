@@ -53,8 +53,6 @@ func (b *Bootstrap) say(format string, args ...any) {
 type Unsealed struct {
 	Conns []*Conn
 	Keys  *Keys
-	// Initialised is true when this run initialised Vault.
-	Initialised bool
 }
 
 // Close ends the port-forwards.
@@ -90,7 +88,7 @@ func (b *Bootstrap) run(ctx context.Context, out *Unsealed) error {
 		if err != nil {
 			return err
 		}
-		out.Keys, out.Initialised = keys, true
+		out.Keys = keys
 	} else {
 		keys, err := b.readKeys(statuses)
 		if err != nil {

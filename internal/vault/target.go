@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -18,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/resimate/resimatectl/internal/errtext"
 	"github.com/resimate/resimatectl/internal/kube"
 )
 
@@ -204,7 +206,17 @@ func Status(ctx context.Context, c *Conn) PodStatus {
 		}
 	}
 	if err != nil {
-		st.Error = err.Error()
+		// The local end of the forward means nothing to the reader: say where it leads.
+		why := err
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			why = uerr.Err
+		}
+		st.Error = fmt.Sprintf("no answer from Vault on port %d through a port-forward (%s)", apiPort, errtext.FirstLine(why))
+		var respErr *api.ResponseError
+		if errors.As(err, &respErr) {
+			st.Error = fmt.Sprintf("Vault answered HTTP %d", respErr.StatusCode)
+		}
 		return st
 	}
 	st.Initialized, st.Sealed, st.Version = seal.Initialized, seal.Sealed, seal.Version
