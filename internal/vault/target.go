@@ -128,7 +128,9 @@ func (t Target) Connect(ctx context.Context, i int) (*Conn, error) {
 		fw.Close()
 		return nil, err
 	}
+	// Nothing of the operator's VAULT_* environment (a token, a namespace) goes to this Vault.
 	client.ClearToken()
+	client.ClearNamespace()
 	return &Conn{Pod: pod, Client: client, fw: fw, target: t, index: i}, nil
 }
 
