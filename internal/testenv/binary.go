@@ -68,3 +68,27 @@ func (b *Buffer) Reset() {
 	defer b.mu.Unlock()
 	b.buf.Reset()
 }
+
+// Result is one run of the built binary: its exit code and output.
+type Result struct {
+	Code           int
+	Stdout, Stderr string
+}
+
+// Run runs the built binary with args against kubeconfig, in a fresh config home so that no
+// developer's config file applies; env adds variables (NAME=value).
+func Run(t testing.TB, kubeconfig string, env []string, args ...string) Result {
+	t.Helper()
+	cmd := exec.Command(Binary(t), append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	cmd.Env = append(append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir()), env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return Result{code, out.String(), errOut.String()}
+}

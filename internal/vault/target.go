@@ -71,6 +71,15 @@ func (t Target) trusting(ctx context.Context) (Target, error) {
 	return t, err
 }
 
+// Open loads the CA of the pods' certificate and connects to pod i.
+func (t Target) Open(ctx context.Context, i int) (*Conn, error) {
+	t, err := t.trusting(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return t.Connect(ctx, i)
+}
+
 // Pod is the name of pod i.
 func (t Target) Pod(i int) string { return fmt.Sprintf("%s-%d", t.Name, i) }
 

@@ -1,7 +1,6 @@
 package install_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -35,25 +34,9 @@ import (
 	"github.com/resimate/resimatectl/internal/testenv"
 )
 
-type result struct {
-	code           int
-	stdout, stderr string
-}
-
-func cli(t *testing.T, kubeconfig string, args ...string) result {
+func cli(t *testing.T, kubeconfig string, args ...string) testenv.Result {
 	t.Helper()
-	cmd := exec.Command(testenv.Binary(t), append([]string{"--kubeconfig", kubeconfig}, args...)...)
-	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{code, out.String(), errOut.String()}
+	return testenv.Run(t, kubeconfig, nil, args...)
 }
 
 // The flags that make a local install fit the test cluster. The lock TTL is short so that a
@@ -112,12 +95,12 @@ func TestKilledInstallConvergesOnRerun(t *testing.T) {
 			// The killed run's lock goes stale after --lock-ttl; the rerun takes it over.
 			waitFor(t, "the killed run's lock to go stale", func() bool { return leaseStale(ns) })
 			r := cli(t, e.Kubeconfig, installArgs(ns, vault...)...)
-			if !assert.Equal(t, 0, r.code) {
-				t.Fatalf("the rerun failed:\n%s", lastLines(r.stdout+r.stderr, 30))
+			if !assert.Equal(t, 0, r.Code) {
+				t.Fatalf("the rerun failed:\n%s", lastLines(r.Stdout+r.Stderr, 30))
 			}
 			st := cli(t, e.Kubeconfig, "status", "-n", ns)
-			assert.Equal(t, 0, st.code, st.stdout)
-			assert.Contains(t, st.stdout, "Ready: all 9 components are Current")
+			assert.Equal(t, 0, st.Code, st.Stdout)
+			assert.Contains(t, st.Stdout, "Ready: all 9 components are Current")
 
 			// No duplicate or orphaned objects: the namespace holds what the release says, once.
 			rel := latestRelease(t, ns)
@@ -167,9 +150,9 @@ func TestInterruptedInstallStopsCleanly(t *testing.T) {
 			assert.NotEqual(t, "pending-install", releaseStatus(ns), "no revision left pending")
 
 			r := cli(t, e.Kubeconfig, installArgs(ns, "--lock-ttl", "30s")...)
-			require.Equal(t, 0, r.code, r.stderr)
-			assert.NotContains(t, r.stderr, "took over the lock")
-			assert.NotContains(t, r.stderr, "left pending-install by an interrupted run")
+			require.Equal(t, 0, r.Code, r.Stderr)
+			assert.NotContains(t, r.Stderr, "took over the lock")
+			assert.NotContains(t, r.Stderr, "left pending-install by an interrupted run")
 		})
 	}
 }
@@ -272,8 +255,8 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		{"render", "--profile", "local", "-n", ns},
 	} {
 		r := cli(t, e.Kubeconfig, args...)
-		require.Equal(t, 0, r.code, "%v: %s", args, r.stderr)
-		printed.WriteString(r.stdout + r.stderr)
+		require.Equal(t, 0, r.Code, "%v: %s", args, r.Stderr)
+		printed.WriteString(r.Stdout + r.Stderr)
 	}
 	cs := testenv.Clientset(t)
 	for _, name := range secrets.Names(render.DefaultRelease) {
@@ -348,15 +331,15 @@ current-context: x
 	}
 	for _, c := range cases {
 		r := cli(t, c.kubeconfig, c.args...)
-		assert.Equal(t, c.code, r.code, "%s: %s", c.name, r.stderr)
+		assert.Equal(t, c.code, r.Code, "%s: %s", c.name, r.Stderr)
 		errLines := 0
-		for _, l := range strings.Split(r.stderr, "\n") {
+		for _, l := range strings.Split(r.Stderr, "\n") {
 			if strings.HasPrefix(l, "Error: ") {
 				errLines++
 				assert.Contains(t, l, c.want, c.name)
 			}
 		}
-		assert.Equal(t, 1, errLines, "%s: one error line:\n%s", c.name, r.stderr)
+		assert.Equal(t, 1, errLines, "%s: one error line:\n%s", c.name, r.Stderr)
 	}
 	_, err = admin.CoreV1().Namespaces().Get(ctx, fresh, metav1.GetOptions{})
 	assert.Error(t, err, "no namespace was created")

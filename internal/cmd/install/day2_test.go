@@ -21,15 +21,15 @@ func TestStatusUpgradeUninstallAsAUserSeesThem(t *testing.T) {
 	ns := testenv.Namespace(t, nil)
 	vault := withVault(t, ns)
 	r := cli(t, e.Kubeconfig, installArgs(ns, vault...)...)
-	require.Equal(t, 0, r.code, r.stderr)
+	require.Equal(t, 0, r.Code, r.Stderr)
 
 	upgradeStart := time.Now().Add(-time.Second).UTC().Truncate(time.Second)
 	up := append([]string{"upgrade", "apply", "--skip-backup"}, installArgs(ns, append(vault, "--set", "global.imageTag=1.0.1")...)[1:]...)
 	r = cli(t, e.Kubeconfig, up...)
-	require.Equal(t, 0, r.code, r.stderr)
+	require.Equal(t, 0, r.Code, r.Stderr)
 
 	st := cli(t, e.Kubeconfig, "status", "-n", ns, "-o", "json")
-	require.Equal(t, 0, st.code, st.stderr)
+	require.Equal(t, 0, st.Code, st.Stderr)
 	var status struct {
 		Components []struct {
 			Name, Version  string
@@ -37,7 +37,7 @@ func TestStatusUpgradeUninstallAsAUserSeesThem(t *testing.T) {
 			Desired        int64
 		}
 	}
-	require.NoError(t, json.Unmarshal([]byte(st.stdout), &status))
+	require.NoError(t, json.Unmarshal([]byte(st.Stdout), &status))
 	// Our own images carry global.imageTag; Kratos and Vault keep their upstream versions.
 	byName := map[string]int{}
 	for i, c := range status.Components {
@@ -58,35 +58,35 @@ func TestStatusUpgradeUninstallAsAUserSeesThem(t *testing.T) {
 		"--set", "global.nodeSelector.pool=none-such")[1:]...)
 	bad = removeFlag(bad, "--log-level", "debug")
 	r = cli(t, e.Kubeconfig, bad...)
-	assert.Equal(t, 1, r.code)
-	assert.Equal(t, 1, strings.Count(r.stderr, "Error: "), r.stderr)
-	assert.NotContains(t, r.stderr, "level=WARN")
-	assert.NotContains(t, r.stderr, "level=ERROR")
+	assert.Equal(t, 1, r.Code)
+	assert.Equal(t, 1, strings.Count(r.Stderr, "Error: "), r.Stderr)
+	assert.NotContains(t, r.Stderr, "level=WARN")
+	assert.NotContains(t, r.Stderr, "level=ERROR")
 	r = cli(t, e.Kubeconfig, "render", "--profile", "local", "--set", "global.nodeSelector=flat")
-	assert.Equal(t, "Error: invalid values: at '/global/nodeSelector': got string, want object\n", r.stderr, "Helm's log.Printf stays off stderr")
+	assert.Equal(t, "Error: invalid values: at '/global/nodeSelector': got string, want object\n", r.Stderr, "Helm's log.Printf stays off stderr")
 
 	r = cli(t, e.Kubeconfig, "uninstall", "-n", ns)
-	require.Equal(t, 0, r.code, r.stderr)
-	assert.Contains(t, r.stdout, "removed release resimate from "+ns)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Contains(t, r.Stdout, "removed release resimate from "+ns)
 	kept := []string{"PersistentVolumeClaim/data-resimate-vault-0", "PersistentVolumeClaim/data-resimate-vault-1", "PersistentVolumeClaim/data-resimate-vault-2",
 		"Secret/resimate-db-app", "Secret/resimate-db-kratos", "Secret/resimate-kratos", "Secret/resimate-vault-tls",
 		"ConfigMap/resimate-vault-state", "ConfigMap/resimate-install-record"}
-	assert.Contains(t, r.stdout, "kept 9 objects (--purge removes them): "+strings.Join(kept, ", "))
+	assert.Contains(t, r.Stdout, "kept 9 objects (--purge removes them): "+strings.Join(kept, ", "))
 
 	r = cli(t, e.Kubeconfig, "uninstall", "-n", ns, "--purge", "--yes", "-o", "json")
-	require.Equal(t, 0, r.code, r.stderr)
+	require.Equal(t, 0, r.Code, r.Stderr)
 	var res struct {
 		Removed      bool
 		Purged, Kept []string
 	}
-	require.NoError(t, json.Unmarshal([]byte(r.stdout), &res))
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &res))
 	assert.False(t, res.Removed)
 	assert.Equal(t, kept, res.Purged)
 	assert.Empty(t, res.Kept)
 
 	r = cli(t, e.Kubeconfig, "uninstall", "-n", ns, "--purge", "--yes")
-	require.Equal(t, 0, r.code, r.stderr)
-	assert.Equal(t, "no release resimate in "+ns+"\nno volumes, generated secrets or install record were left\n", r.stdout)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Equal(t, "no release resimate in "+ns+"\nno volumes, generated secrets or install record were left\n", r.Stdout)
 }
 
 // removeFlag drops a flag and its value from args.

@@ -30,26 +30,9 @@ import (
 	"github.com/resimate/resimatectl/internal/vault"
 )
 
-type result struct {
-	code           int
-	stdout, stderr string
-}
-
-func cli(t *testing.T, args ...string) result {
+func cli(t *testing.T, args ...string) testenv.Result {
 	t.Helper()
-	e := testenv.Require(t, testenv.Kubernetes)
-	cmd := exec.Command(testenv.Binary(t), append([]string{"--kubeconfig", e.Kubeconfig}, args...)...)
-	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{code, out.String(), errOut.String()}
+	return testenv.Run(t, testenv.Require(t, testenv.Kubernetes).Kubeconfig, nil, args...)
 }
 
 // operator is an age key pair: the recipient install encrypts to, the identity file that opens it.
@@ -77,8 +60,8 @@ func installArgs(t *testing.T, ns, keysFile string, extra ...string) []string {
 func podStatuses(t *testing.T, ns string) ([]vault.PodStatus, int) {
 	r := cli(t, "vault", "status", "-n", ns, "-o", "json")
 	var pods []vault.PodStatus
-	require.NoError(t, json.Unmarshal([]byte(r.stdout), &pods), r.stdout+r.stderr)
-	return pods, r.code
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &pods), r.Stdout+r.Stderr)
+	return pods, r.Code
 }
 
 // directClient talks to pod i's process with the CA from the release's TLS Secret: the tests'
@@ -114,9 +97,9 @@ func TestInstallInitialisesUnsealsAndConfiguresVault(t *testing.T) {
 	var outputs []string
 
 	r := cli(t, installArgs(t, ns, keysFile, "--vault-recipient", op.recipient)...)
-	outputs = append(outputs, r.stdout, r.stderr)
-	require.Equal(t, 0, r.code, r.stdout+r.stderr+"\nVault's logs:\n"+pods.Logs())
-	assert.Contains(t, r.stderr, "Vault initialised")
+	outputs = append(outputs, r.Stdout, r.Stderr)
+	require.Equal(t, 0, r.Code, r.Stdout+r.Stderr+"\nVault's logs:\n"+pods.Logs())
+	assert.Contains(t, r.Stderr, "Vault initialised")
 
 	// Three real Vault processes: initialised, unsealed, one Raft leader and two followers.
 	statuses, code := podStatuses(t, ns)
@@ -163,10 +146,10 @@ func TestInstallInitialisesUnsealsAndConfiguresVault(t *testing.T) {
 	// A rerun changes nothing, and needs no keys.
 	before := stateDigest(t, ns)
 	r = cli(t, installArgs(t, ns, keysFile)...)
-	outputs = append(outputs, r.stdout, r.stderr)
-	require.Equal(t, 0, r.code, r.stdout+r.stderr)
-	assert.Contains(t, r.stdout, "already up to date")
-	assert.Contains(t, r.stderr, "already configured")
+	outputs = append(outputs, r.Stdout, r.Stderr)
+	require.Equal(t, 0, r.Code, r.Stdout+r.Stderr)
+	assert.Contains(t, r.Stdout, "already up to date")
+	assert.Contains(t, r.Stderr, "already configured")
 	assert.Equal(t, before, stateDigest(t, ns))
 
 	// A restarted pod comes back sealed: status says so and is not Ready; unseal with the
@@ -179,12 +162,12 @@ func TestInstallInitialisesUnsealsAndConfiguresVault(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.True(t, statuses[1].Sealed, "%+v", statuses[1])
 	st := cli(t, "status", "-n", ns)
-	outputs = append(outputs, st.stdout, st.stderr)
-	assert.Equal(t, 1, st.code)
-	assert.Contains(t, st.stdout, "pod resimate-vault-1 is sealed")
+	outputs = append(outputs, st.Stdout, st.Stderr)
+	assert.Equal(t, 1, st.Code)
+	assert.Contains(t, st.Stdout, "pod resimate-vault-1 is sealed")
 	u := cli(t, "vault", "unseal", "-n", ns, "--vault-keys-file", keysFile, "--vault-identity", op.identity)
-	outputs = append(outputs, u.stdout, u.stderr)
-	require.Equal(t, 0, u.code, u.stdout+u.stderr)
+	outputs = append(outputs, u.Stdout, u.Stderr)
+	require.Equal(t, 0, u.Code, u.Stdout+u.Stderr)
 	statuses, code = podStatuses(t, ns)
 	assert.Equal(t, 0, code, "%+v", statuses)
 
@@ -193,13 +176,13 @@ func TestInstallInitialisesUnsealsAndConfiguresVault(t *testing.T) {
 	// config API's role is gone afterwards, and so is the token.
 	up := installArgs(t, ns, keysFile, "--set", "apis.config.enabled=false")
 	r = cli(t, up...)
-	outputs = append(outputs, r.stdout, r.stderr)
-	assert.Equal(t, 1, r.code)
-	assert.Contains(t, r.stderr, "give --vault-identity")
+	outputs = append(outputs, r.Stdout, r.Stderr)
+	assert.Equal(t, 1, r.Code)
+	assert.Contains(t, r.Stderr, "give --vault-identity")
 	r = cli(t, append(up, "--vault-identity", op.identity)...)
-	outputs = append(outputs, r.stdout, r.stderr)
-	require.Equal(t, 0, r.code, r.stdout+r.stderr)
-	assert.Contains(t, r.stderr, "the root token was revoked")
+	outputs = append(outputs, r.Stdout, r.Stderr)
+	require.Equal(t, 0, r.Code, r.Stdout+r.Stderr)
+	assert.Contains(t, r.Stderr, "the root token was revoked")
 	_, err = directClient(t, pods, ns, 0).Logical().Write("auth/kubernetes/login", map[string]any{"role": "config-api", "jwt": serviceAccountToken(t, ns, "resimate-core-model-api")})
 	assert.ErrorContains(t, err, `invalid role name "config-api"`)
 
@@ -278,20 +261,20 @@ func TestInstallKilledRightAfterVaultInitFinishesOnRerun(t *testing.T) {
 	// Without the identity the rerun cannot unseal, and says what to give.
 	testenv.Eventually(t, time.Minute, "the killed run's lock to go stale", func() (bool, error) {
 		r := cli(t, args...)
-		if strings.Contains(r.stderr, "locked: ") {
+		if strings.Contains(r.Stderr, "locked: ") {
 			return false, nil
 		}
-		assert.Equal(t, 1, r.code, r.stderr)
-		assert.Contains(t, r.stderr, "give --vault-identity")
+		assert.Equal(t, 1, r.Code, r.Stderr)
+		assert.Contains(t, r.Stderr, "give --vault-identity")
 		return true, nil
 	})
 	r := cli(t, append(args, "--vault-identity", op.identity)...)
-	require.Equal(t, 0, r.code, r.stdout+r.stderr+"\nVault's logs:\n"+pods.Logs())
+	require.Equal(t, 0, r.Code, r.Stdout+r.Stderr+"\nVault's logs:\n"+pods.Logs())
 	statuses, code := podStatuses(t, ns)
 	assert.Equal(t, 0, code, "%+v", statuses)
 	assert.Equal(t, written, mustRead(t, keysFile), "the key file is never rewritten")
 	for _, secret := range keysSecretsOf(t, op, keysFile) {
-		assert.NotContains(t, out.String()+r.stdout+r.stderr, secret)
+		assert.NotContains(t, out.String()+r.Stdout+r.Stderr, secret)
 	}
 }
 
@@ -312,20 +295,20 @@ func TestVaultBadInputSaysWhatToDoAndChangesNothing(t *testing.T) {
 	// No recipient for a first install: a usage error before anything exists.
 	fresh := testenv.Namespace(t, nil)
 	r := cli(t, installArgs(t, fresh, keysFile)...)
-	assert.Equal(t, 2, r.code, r.stderr)
-	assert.Contains(t, r.stderr, "give --vault-recipient")
+	assert.Equal(t, 2, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "give --vault-recipient")
 	secrets, err := testenv.Clientset(t).CoreV1().Secrets(fresh).List(context.Background(), metav1.ListOptions{})
 	require.NoError(t, err)
 	assert.Empty(t, secrets.Items)
 	r = cli(t, installArgs(t, fresh, keysFile, "--vault-recipient", "age1notakey")...)
-	assert.Equal(t, 2, r.code, r.stderr)
-	assert.Contains(t, r.stderr, "--vault-recipient")
+	assert.Equal(t, 2, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "--vault-recipient")
 
 	// Vault initialised by someone else: install refuses and writes no key file.
 	ns := testenv.Namespace(t, nil)
 	pods := testenv.StartVaultPods(t, ns, "resimate")
 	r = cli(t, installArgs(t, ns, keysFile, "--vault-init", "manual")...)
-	require.Equal(t, 0, r.code, r.stderr)
+	require.Equal(t, 0, r.Code, r.Stderr)
 	pods.WaitStarted(time.Minute)
 	someone := directClient(t, pods, ns, 0)
 	testenv.Eventually(t, time.Minute, "Vault to answer", func() (bool, error) {
@@ -335,8 +318,8 @@ func TestVaultBadInputSaysWhatToDoAndChangesNothing(t *testing.T) {
 	_, err = someone.Sys().Init(&api.InitRequest{SecretShares: 1, SecretThreshold: 1})
 	require.NoError(t, err)
 	r = cli(t, installArgs(t, ns, keysFile, "--vault-recipient", op.recipient)...)
-	assert.Equal(t, 1, r.code)
-	assert.Contains(t, r.stderr, "Vault is already initialised, but there is no key file at "+keysFile)
+	assert.Equal(t, 1, r.Code)
+	assert.Contains(t, r.Stderr, "Vault is already initialised, but there is no key file at "+keysFile)
 	assert.NoFileExists(t, keysFile)
 
 	// A key file opened with the wrong identity.
@@ -344,9 +327,9 @@ func TestVaultBadInputSaysWhatToDoAndChangesNothing(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, vault.WriteKeys(keysFile, &vault.Keys{Threshold: 1, UnsealKeys: []string{"a2V5"}, RootToken: "hvs.x"}, recipients))
 	r = cli(t, "vault", "unseal", "-n", ns, "--vault-keys-file", keysFile, "--vault-identity", other.identity)
-	assert.Equal(t, 1, r.code)
-	assert.Contains(t, r.stderr, "none of the given identities can decrypt it")
-	assert.NotContains(t, r.stderr, "a2V5")
+	assert.Equal(t, 1, r.Code)
+	assert.Contains(t, r.Stderr, "none of the given identities can decrypt it")
+	assert.NotContains(t, r.Stderr, "a2V5")
 }
 
 // runAgent runs the real Vault binary as the API's vault-agent init container (the installed
@@ -425,9 +408,9 @@ path "transit/decrypt/autounseal" { capabilities = ["update"] }`))
 		"--set", "vault.bundled.seal.type=transit", "--set", "vault.bundled.seal.credentialsSecret=transit-seal",
 		"--set", "vault.bundled.seal.parameters.address="+transit.Address, "--set", "vault.bundled.seal.parameters.key_name=autounseal",
 		"--set", "vault.bundled.seal.parameters.mount_path=transit/", "--set", "vault.bundled.seal.parameters.tls_ca_cert=/vault/seal/ca.crt")...)
-	require.Equal(t, 0, r.code, r.stdout+r.stderr+"\nVault's logs:\n"+pods.Logs())
-	assert.Contains(t, r.stderr, "initialising Vault on resimate-vault-0 (transit")
-	assert.NotContains(t, r.stderr, "unsealing", "nothing to unseal by hand")
+	require.Equal(t, 0, r.Code, r.Stdout+r.Stderr+"\nVault's logs:\n"+pods.Logs())
+	assert.Contains(t, r.Stderr, "initialising Vault on resimate-vault-0 (transit")
+	assert.NotContains(t, r.Stderr, "unsealing", "nothing to unseal by hand")
 	ids, err := age.ParseIdentities(strings.NewReader(mustRead(t, op.identity)))
 	require.NoError(t, err)
 	keys, err := vault.ReadKeys(keysFile, ids)

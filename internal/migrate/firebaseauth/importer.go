@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	kratos "github.com/ory/kratos-client-go"
+	"github.com/resimate/resimatectl/internal/kratospage"
 )
 
 // MaxBatch is the most identities Kratos takes in one PATCH /admin/identities.
@@ -324,7 +323,7 @@ func (im *Importer) identitiesByUID(ctx context.Context) (map[string]string, err
 				out[uid] = id.Id
 			}
 		}
-		token = nextPageToken(resp)
+		token = kratospage.Next(resp)
 		if token == "" || len(list) == 0 {
 			return out, nil
 		}
@@ -363,28 +362,6 @@ func bodyOf(err error) string {
 			b = b[:300] + "…"
 		}
 		return ": " + b
-	}
-	return ""
-}
-
-// nextPageToken reads the page_token of the Link header's rel="next" URL.
-func nextPageToken(resp *http.Response) string {
-	if resp == nil {
-		return ""
-	}
-	for _, link := range resp.Header.Values("Link") {
-		for _, part := range strings.Split(link, ",") {
-			if !strings.Contains(part, `rel="next"`) {
-				continue
-			}
-			start, end := strings.Index(part, "<"), strings.Index(part, ">")
-			if start < 0 || end <= start {
-				continue
-			}
-			if u, err := url.Parse(part[start+1 : end]); err == nil {
-				return u.Query().Get("page_token")
-			}
-		}
 	}
 	return ""
 }
