@@ -3,7 +3,10 @@ package access
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -53,53 +56,88 @@ var secondFactors = []string{"totp", "webauthn", "lookup_secret", "passkey"}
 
 const sessionNote = "Kratos keeps no last-login field: the last sign-in is the latest authenticated_at of the sessions it still holds. Where none is held (expired and cleaned up, or never signed in) it is unknown."
 
-// readKratos lists every identity and every session, two paged lists whatever the number of
-// identities.
+// listedIdentity is what the review reads of a listed identity: the generated client's models
+// decode every field, twice, and a list of fifty thousand identities spent most of its time there.
+type listedIdentity struct {
+	ID             string    `json:"id"`
+	State          string    `json:"state"`
+	CreatedAt      time.Time `json:"created_at"`
+	Traits         any       `json:"traits"`
+	MetadataPublic any       `json:"metadata_public"`
+	MetadataAdmin  any       `json:"metadata_admin"`
+	Credentials    map[string]struct {
+		Identifiers []string `json:"identifiers"`
+		Config      struct {
+			Credentials []json.RawMessage `json:"credentials"`
+		} `json:"config"`
+	} `json:"credentials"`
+	VerifiableAddresses []struct {
+		Value    string `json:"value"`
+		Verified bool   `json:"verified"`
+	} `json:"verifiable_addresses"`
+}
+
+type listedSession struct {
+	AuthenticatedAt *time.Time `json:"authenticated_at"`
+	ExpiresAt       *time.Time `json:"expires_at"`
+	Identity        *struct {
+		ID string `json:"id"`
+	} `json:"identity"`
+	Devices []struct {
+		IPAddress string `json:"ip_address"`
+		UserAgent string `json:"user_agent"`
+	} `json:"devices"`
+}
+
+// readKratos lists every identity and every session: paged lists whatever the number of
+// identities, never one request per identity.
 func readKratos(ctx context.Context, admin *kratos.APIClient, sel *selection) (*IdentitySection, error) {
 	byID := map[string]*Identity{}
-	var order []string
-	token := ""
-	for {
-		// Without include_credential the list has no credentials at all; webauthn and passkey
-		// give their public keys, which tell a registered key from an empty placeholder. No
-		// type whose configuration holds a secret (password, totp, lookup_secret) is included.
-		req := admin.IdentityAPI.ListIdentities(ctx).PageSize(1000).IncludeCredential([]string{"webauthn", "passkey"})
-		if token != "" {
-			req = req.PageToken(token)
+	// Without include_credential the list has no credentials at all; webauthn and passkey give
+	// their public keys, which tell a registered key from an empty placeholder. No type whose
+	// configuration holds a secret (password, totp, lookup_secret) is included.
+	q := url.Values{"page_size": {"1000"}, "include_credential": {"webauthn", "passkey"}}
+	err := kratospage.Each(ctx, admin, "/admin/identities", q, func(body io.Reader) (int, error) {
+		var page []listedIdentity
+		if err := json.NewDecoder(body).Decode(&page); err != nil {
+			return 0, err
 		}
-		list, resp, err := req.Execute()
-		if err != nil {
-			return nil, fmt.Errorf("listing identities: %w", err)
-		}
-		for _, k := range list {
-			id := identityOf(k)
-			if !sel.matchName(id.Identifier) {
-				continue
+		for _, k := range page {
+			if id := identityOf(k); sel.matchName(id.Identifier) {
+				byID[id.ID] = &id
 			}
-			byID[id.ID] = &id
-			order = append(order, id.ID)
 		}
-		if token = kratospage.Next(resp); token == "" || len(list) == 0 {
-			break
-		}
+		return len(page), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing identities: %w", err)
 	}
 	// Two lists: every session kept gives the last sign-in; the stored-active ones are live. A
 	// session's own "active" is false while its identity is inactive, but it comes back to life
-	// when the identity is reactivated, so the stored flag is what counts.
+	// when the identity is reactivated, so the stored flag (the list's filter) is what counts.
 	for _, live := range []bool{false, true} {
-		err := eachSession(ctx, admin, live, func(s kratos.Session) {
-			if s.Identity == nil || byID[s.Identity.Id] == nil {
-				return
+		q := url.Values{"page_size": {"1000"}, "expand": {"identity", "devices"}}
+		if live {
+			q.Set("active", "true")
+		}
+		err := kratospage.Each(ctx, admin, "/admin/sessions", q, func(body io.Reader) (int, error) {
+			var page []listedSession
+			if err := json.NewDecoder(body).Decode(&page); err != nil {
+				return 0, err
 			}
-			byID[s.Identity.Id].addSession(s, live)
+			for _, s := range page {
+				if s.Identity != nil && byID[s.Identity.ID] != nil {
+					byID[s.Identity.ID].addSession(s, live)
+				}
+			}
+			return len(page), nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("listing sessions: %w", err)
 		}
 	}
-	out := &IdentitySection{Note: sessionNote, Identities: make([]Identity, 0, len(order))}
-	for _, id := range order {
-		i := byID[id]
+	out := &IdentitySection{Note: sessionNote, Identities: make([]Identity, 0, len(byID))}
+	for _, i := range byID {
 		sort.Strings(i.Devices)
 		out.Identities = append(out.Identities, *i)
 	}
@@ -109,30 +147,7 @@ func readKratos(ctx context.Context, admin *kratos.APIClient, sel *selection) (*
 	return out, nil
 }
 
-func eachSession(ctx context.Context, admin *kratos.APIClient, live bool, fn func(kratos.Session)) error {
-	token := ""
-	for {
-		req := admin.IdentityAPI.ListSessions(ctx).PageSize(1000).Expand([]string{"identity", "devices"})
-		if live {
-			req = req.Active(true)
-		}
-		if token != "" {
-			req = req.PageToken(token)
-		}
-		list, resp, err := req.Execute()
-		if err != nil {
-			return fmt.Errorf("listing sessions: %w", err)
-		}
-		for _, s := range list {
-			fn(s)
-		}
-		if token = kratospage.Next(resp); token == "" || len(list) == 0 {
-			return nil
-		}
-	}
-}
-
-func (i *Identity) addSession(s kratos.Session, live bool) {
+func (i *Identity) addSession(s listedSession, live bool) {
 	if !live {
 		if s.AuthenticatedAt != nil && (i.LastSignIn == nil || s.AuthenticatedAt.After(*i.LastSignIn)) {
 			t := s.AuthenticatedAt.UTC()
@@ -145,33 +160,25 @@ func (i *Identity) addSession(s kratos.Session, live bool) {
 	}
 	i.ActiveSessions++
 	for _, d := range s.Devices {
-		desc := strings.TrimSpace(deref(d.UserAgent) + " " + deref(d.IpAddress))
+		desc := strings.TrimSpace(d.UserAgent + " " + d.IPAddress)
 		if desc != "" && !slices.Contains(i.Devices, desc) {
 			i.Devices = append(i.Devices, desc)
 		}
 	}
 }
 
-func identityOf(k kratos.Identity) Identity {
-	id := Identity{ID: k.Id, State: "active"}
-	if k.State != nil {
-		id.State = *k.State
-	}
-	if k.CreatedAt != nil {
-		id.Created = k.CreatedAt.UTC()
-	}
-	if traits, ok := k.Traits.(map[string]any); ok {
-		id.Identifier, _ = traits["email"].(string)
-	}
-	if k.Credentials != nil {
-		for typ, c := range *k.Credentials {
-			if !registered(typ, c) {
-				continue
-			}
-			id.Credentials = append(id.Credentials, typ)
-			if id.Identifier == "" && len(c.Identifiers) > 0 {
-				id.Identifier = c.Identifiers[0]
-			}
+func identityOf(k listedIdentity) Identity {
+	id := Identity{ID: k.ID, State: cmp.Or(k.State, "active"), Created: k.CreatedAt.UTC()}
+	id.Identifier = emailOf(k.Traits)
+	for typ, c := range k.Credentials {
+		// Kratos lists webauthn and passkey for every identity whose schema names an identifier
+		// for them, keys or none.
+		if (typ == "webauthn" || typ == "passkey") && len(c.Config.Credentials) == 0 {
+			continue
+		}
+		id.Credentials = append(id.Credentials, typ)
+		if id.Identifier == "" && len(c.Identifiers) > 0 {
+			id.Identifier = c.Identifiers[0]
 		}
 	}
 	sort.Strings(id.Credentials)
@@ -184,14 +191,11 @@ func identityOf(k kratos.Identity) Identity {
 	return id
 }
 
-// registered tells a credential from a placeholder: Kratos lists webauthn and passkey for every
-// identity whose schema names an identifier for them, keys or none.
-func registered(typ string, c kratos.IdentityCredentials) bool {
-	if typ != "webauthn" && typ != "passkey" {
-		return true
-	}
-	keys, _ := c.Config["credentials"].([]any)
-	return len(keys) > 0
+// emailOf is the identity's address, its identifier in the platform's schema.
+func emailOf(traits any) string {
+	m, _ := traits.(map[string]any)
+	email, _ := m["email"].(string)
+	return email
 }
 
 // rolesOf reads roles the way Firebase custom claims carry them, which the migration keeps in
@@ -223,11 +227,4 @@ func rolesOf(metadata ...any) []string {
 	}
 	sort.Strings(roles)
 	return roles
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

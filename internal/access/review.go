@@ -33,6 +33,8 @@ type Params struct {
 	StaleDays     int
 	AdminRoles    []string
 	Now           time.Time
+	// Progress, when set, hears which source is being read.
+	Progress func(string)
 }
 
 // Review reads every source it was given and applies the rules. Only a setting it cannot use
@@ -53,7 +55,13 @@ func Review(ctx context.Context, p Params) (*Report, error) {
 			r.Gaps = append(r.Gaps, Gap{Source: src, What: "everything", Reason: why})
 		}
 	}
+	progress := func(m string) {
+		if p.Progress != nil {
+			p.Progress(m)
+		}
+	}
 	if p.Kube != nil {
+		progress("Reading Kubernetes RBAC…")
 		kf := readKube(ctx, p.Kube, p.Namespaces, p.Release)
 		r.Gaps = append(r.Gaps, kf.gaps...)
 		r.Kubernetes = &KubeSection{Subjects: kf.subjects(p.Release, sel)}
@@ -65,12 +73,14 @@ func Review(ctx context.Context, p Params) (*Report, error) {
 		f.kube, f.platformAccounts = r.Kubernetes, kf.platformAccounts
 	}
 	if p.Kratos != nil {
+		progress("Reading Kratos identities and sessions…")
 		if r.Identities, err = readKratos(ctx, p.Kratos, sel); err != nil {
 			r.Gaps = append(r.Gaps, Gap{Source: SourceKratos, What: "identities and sessions", Reason: err.Error()})
 		}
 		f.identities = r.Identities
 	}
 	if p.Vault != nil {
+		progress("Reading Vault's auth methods and policies…")
 		if p.Kube != nil {
 			if f.layout, err = readLayout(ctx, p.Kube, p.Namespace, p.Release); err != nil {
 				r.Gaps = append(r.Gaps, Gap{Source: SourceVault, What: "the chart's layout", Reason: err.Error()})

@@ -40,9 +40,8 @@ func PlanIdentity(ctx context.Context, admin *kratos.APIClient, id string) (*Rev
 	if ident.State != nil {
 		state = *ident.State
 	}
-	name := identityOf(*ident).Identifier
 	return &Revocation{Action: "deactivate-identity", Target: "identity/" + id,
-		Plan: fmt.Sprintf("set identity %s (%s) from %s to inactive, and revoke its %d active session(s)", id, name, state, sessions),
+		Plan: fmt.Sprintf("set identity %s (%s) from %s to inactive, and revoke its %d active session(s)", id, emailOf(ident.Traits), state, sessions),
 		do: func(ctx context.Context) error {
 			patch := []kratos.JsonPatch{{Op: "replace", Path: "/state", Value: "inactive"}}
 			if _, _, err := admin.IdentityAPI.PatchIdentity(ctx, id).JsonPatch(patch).Execute(); err != nil {
@@ -63,7 +62,7 @@ func PlanSessions(ctx context.Context, admin *kratos.APIClient, id string) (*Rev
 		return nil, err
 	}
 	return &Revocation{Action: "revoke-sessions", Target: "identity/" + id,
-		Plan: fmt.Sprintf("revoke the %d active session(s) of identity %s (%s)", sessions, id, identityOf(*ident).Identifier),
+		Plan: fmt.Sprintf("revoke the %d active session(s) of identity %s (%s)", sessions, id, emailOf(ident.Traits)),
 		do:   func(ctx context.Context) error { return deleteSessions(ctx, admin, id) }}, nil
 }
 

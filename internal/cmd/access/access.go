@@ -103,6 +103,9 @@ func defaultNamespaces(ns string) []string {
 func (o *SourceOptions) review(ctx context.Context, f *cmdutil.Factory) (*access.Report, error) {
 	p := access.Params{Namespace: o.Namespace, Release: o.Release, Namespaces: o.Namespaces, Unread: map[string]string{},
 		IncludeSystem: o.IncludeSystem, Subjects: o.Subjects, StaleDays: o.StaleDays, AdminRoles: o.AdminRoles, Now: time.Now()}
+	if f.IOStreams.IsStderrTTY() {
+		p.Progress = func(m string) { fmt.Fprintln(f.IOStreams.ErrOut, m) }
+	}
 	set, err := f.Kube.Get()
 	if err != nil {
 		p.Unread[access.SourceKubernetes] = err.Error()

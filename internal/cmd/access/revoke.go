@@ -129,14 +129,17 @@ func runRevoke(ctx context.Context, opts *RevokeOptions) error {
 
 func plan(ctx context.Context, opts *RevokeOptions) (*access.Revocation, string, error) {
 	f := opts.Factory
+	// The actor is who the cluster says the operator is; the OS user where it cannot say.
 	actor := os.Getenv("USER")
-	if opts.Binding != "" {
-		set, err := f.Kube.Get()
-		if err != nil {
-			return nil, "", err
-		}
+	set, kubeErr := f.Kube.Get()
+	if kubeErr == nil {
 		if who := kube.WhoAmI(ctx, set.Kube); who != "" {
 			actor = who
+		}
+	}
+	if opts.Binding != "" {
+		if kubeErr != nil {
+			return nil, "", kubeErr
 		}
 		rev, err := access.PlanBinding(ctx, set.Kube, opts.Binding)
 		return rev, actor, err
