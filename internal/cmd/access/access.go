@@ -63,7 +63,6 @@ func addSourceFlags(cmd *cobra.Command, o *SourceOptions) {
 	fl.StringArrayVar(&o.Subjects, "subject", nil, "Only subjects whose name (or identity identifier) matches this glob, e.g. 'ci-*' (repeatable)")
 	fl.IntVar(&o.StaleDays, "stale-days", 90, "Days without a sign-in or token use after which an identity or legacy token is stale")
 	fl.StringSliceVar(&o.AdminRoles, "admin-roles", []string{"admin", "owner"}, "Identity roles that make an administrator")
-	cmdutil.MarkSecret(cmd, "kratos-admin-url")
 }
 
 func (o *SourceOptions) complete(f *cmdutil.Factory) error {

@@ -75,7 +75,6 @@ plan and changes nothing.`,
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "Print the plan only")
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "Do not ask for confirmation")
 	addStoreFlag(cmd, &opts.Store, "PostgreSQL database whose audit table records the revocation")
-	cmdutil.MarkSecret(cmd, "kratos-admin-url")
 	cmdutil.MarkCommandLineOnly(cmd, "yes", "identity", "sessions", "binding")
 	return cmd
 }
