@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"slices"
 	"sort"
@@ -160,7 +161,12 @@ func (i *Identity) addSession(s listedSession, live bool) {
 	}
 	i.ActiveSessions++
 	for _, d := range s.Devices {
-		desc := strings.TrimSpace(d.UserAgent + " " + d.IPAddress)
+		// Without a proxy in front, Kratos records the client's port too; a port is no device.
+		ip := d.IPAddress
+		if host, _, err := net.SplitHostPort(ip); err == nil {
+			ip = host
+		}
+		desc := strings.TrimSpace(d.UserAgent + " " + ip)
 		if desc != "" && !slices.Contains(i.Devices, desc) {
 			i.Devices = append(i.Devices, desc)
 		}

@@ -66,6 +66,7 @@ func NewRecord(report *Report, reviewer, keyFile string, decisions []Decision) (
 		}
 	}
 	slices.SortFunc(all, func(a, b Decision) int { return strings.Compare(a.Subject, b.Subject) })
+	// PostgreSQL keeps microseconds: the time signed is the time stored.
 	return &Record{Time: time.Now().UTC().Truncate(time.Microsecond), Reviewer: reviewer, Report: canonical, ReportSHA256: Digest(canonical),
 		Decisions: all, PublicKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))), signer: signer}, nil
 }

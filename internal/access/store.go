@@ -56,8 +56,9 @@ CREATE OR REPLACE TRIGGER audit_no_truncate BEFORE TRUNCATE ON resimate_access.a
 
 // Init creates the schema, tables and guards; it is safe to run each time.
 func (s *Store) Init(ctx context.Context) error {
-	// One session at a time: concurrent CREATE OR REPLACE of the same function conflicts.
-	_, err := s.Pool.Exec(ctx, "SELECT pg_advisory_lock(7261); "+storeSchema+" SELECT pg_advisory_unlock(7261);")
+	// One session at a time: concurrent CREATE OR REPLACE of the same function conflicts. The
+	// statements run as one implicit transaction, which releases the lock however it ends.
+	_, err := s.Pool.Exec(ctx, "SELECT pg_advisory_xact_lock(7261);"+storeSchema)
 	if err != nil {
 		return fmt.Errorf("preparing the access records in PostgreSQL: %w", err)
 	}

@@ -170,7 +170,6 @@ func (l *landscape) normalise(s string) string {
 		pairs = append(pairs, id, "ID-"+who)
 	}
 	s = strings.NewReplacer(pairs...).Replace(s)
-	s = regexp.MustCompile(`127\.0\.0\.1:\d+`).ReplaceAllString(s, "127.0.0.1:PORT")
 	s = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`).ReplaceAllString(s, "TIME")
 	return regexp.MustCompile(`\d{4}-\d\d-\d\d`).ReplaceAllString(s, "DATE")
 }
