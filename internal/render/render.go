@@ -166,6 +166,27 @@ func Values(opts Options) (map[string]any, error) {
 	return loader.MergeMaps(base, merged), nil
 }
 
+// CheckValues validates vals, merged over the profile's, against the chart's schema without
+// rendering: quick enough to run on every answer of the wizard.
+func CheckValues(profile string, vals map[string]any) error {
+	c, err := Chart()
+	if err != nil {
+		return err
+	}
+	base, err := ProfileValues(profile)
+	if err != nil {
+		return err
+	}
+	effective, err := chartutil.CoalesceValues(c, loader.MergeMaps(base, vals))
+	if err != nil {
+		return err
+	}
+	if err := chartutil.ValidateAgainstSchema(c, effective); err != nil {
+		return tidyError(err)
+	}
+	return nil
+}
+
 // Render renders the chart for opts with Helm's engine, offline, and validates the values
 // against the chart's schema (so a typo fails with the path of the mistake).
 func Render(ctx context.Context, opts Options) (*Result, error) {
@@ -256,7 +277,7 @@ func splitManifest(manifest string, hook bool) ([]Object, error) {
 // chart-name preamble that means nothing to a resimatectl user.
 func tidyError(err error) error {
 	msg := err.Error()
-	if strings.Contains(msg, "values don't meet the specifications of the schema") {
+	if strings.Contains(msg, "values don't meet the specifications of the schema") || strings.Contains(msg, "\n- at ") {
 		var problems []string
 		for _, line := range strings.Split(msg, "\n") {
 			if p, ok := strings.CutPrefix(strings.TrimSpace(line), "- at "); ok {

@@ -26,6 +26,7 @@ import (
 	"github.com/resimate/resimatectl/internal/cmd/upgrade"
 	vaultcmd "github.com/resimate/resimatectl/internal/cmd/vault"
 	"github.com/resimate/resimatectl/internal/cmd/version"
+	wizardcmd "github.com/resimate/resimatectl/internal/cmd/wizard"
 	"github.com/resimate/resimatectl/internal/cmdutil"
 	"github.com/resimate/resimatectl/internal/errtext"
 	"github.com/resimate/resimatectl/internal/iostreams"
@@ -75,7 +76,7 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 or 143 when interrupted (S
 	pf.StringVar(&g.logLevel, "log-level", "warn", "Log level: debug, info, warn or error")
 	pf.BoolVar(&g.noColor, "no-color", false, "Disable colour in output (also NO_COLOR)")
 
-	cmd.AddCommand(accesscmd.NewCmdAccess(f), vaultcmd.NewCmdVault(f), version.NewCmdVersion(f, nil), rendercmd.NewCmdRender(f, nil), imagescmd.NewCmdImages(f, nil), preflightcmd.NewCmdPreflight(f, nil),
+	cmd.AddCommand(accesscmd.NewCmdAccess(f), wizardcmd.NewCmdWizard(f, nil), vaultcmd.NewCmdVault(f), version.NewCmdVersion(f, nil), rendercmd.NewCmdRender(f, nil), imagescmd.NewCmdImages(f, nil), preflightcmd.NewCmdPreflight(f, nil),
 		installcmd.NewCmdInstall(f, nil), status.NewCmdStatus(f, nil), upgrade.NewCmdUpgrade(f, nil),
 		rollback.NewCmdRollback(f, nil), uninstall.NewCmdUninstall(f, nil), migrate.NewCmdMigrate(f), docs.NewCmdDocs(f, nil))
 	// Cobra adds these when it executes; adding them now keeps the generated reference complete.

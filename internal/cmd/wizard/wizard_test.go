@@ -1,0 +1,220 @@
+package wizard_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/resimate/resimatectl/internal/testenv"
+	"github.com/resimate/resimatectl/internal/wizard"
+)
+
+// terminal is a real pseudo-terminal: the wizard runs in a tmux session, keys are sent with
+// send-keys, and the screen is read with capture-pane, as a person would see it.
+type terminal struct {
+	t       *testing.T
+	session string
+}
+
+func startWizard(t *testing.T, args ...string) *terminal {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if testenv.InCI() {
+			t.Fatal("tmux is needed for the wizard's terminal tests")
+		}
+		t.Skip("no tmux")
+	}
+	e := testenv.Require(t, testenv.Kubernetes)
+	// What install's upstream charts would bring (they are skipped here), as the install tests do.
+	testenv.EnsureCRDs(t, testenv.CRDsCNPG, testenv.CRDsPrometheus)
+	session := testenv.UniqueName("wizard")
+	cmdline := fmt.Sprintf("XDG_CONFIG_HOME=%s KUBECONFIG=%s %s wizard %s; echo WIZARD-EXIT $?; sleep 600",
+		t.TempDir(), e.Kubeconfig, testenv.Binary(t), strings.Join(args, " "))
+	out, err := exec.Command("tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "60", cmdline).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	term := &terminal{t: t, session: session}
+	t.Cleanup(func() { _ = exec.Command("tmux", "kill-session", "-t", session).Run() })
+	return term
+}
+
+func (m *terminal) screen() string {
+	out, err := exec.Command("tmux", "capture-pane", "-p", "-J", "-t", m.session, "-S", "-200").Output()
+	require.NoError(m.t, err)
+	return string(out)
+}
+
+// waitFor waits until the screen shows text, and returns the screen.
+func (m *terminal) waitFor(text string, timeout time.Duration) string {
+	m.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		s := m.screen()
+		if strings.Contains(s, text) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			m.t.Fatalf("the screen never showed %q; it shows:\n%s", text, s)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// keys sends special keys (Enter, Up, C-u, ...); text sends literal text.
+func (m *terminal) keys(keys ...string) {
+	require.NoError(m.t, exec.Command("tmux", append([]string{"send-keys", "-t", m.session}, keys...)...).Run())
+	time.Sleep(150 * time.Millisecond)
+}
+
+func (m *terminal) text(s string) {
+	require.NoError(m.t, exec.Command("tmux", "send-keys", "-t", m.session, "-l", s).Run())
+	m.keys("Enter")
+}
+
+// next accepts a step's navigation once its title shows.
+func (m *terminal) next(title string) {
+	m.waitFor(title, 30*time.Second)
+	m.keys("Enter")
+}
+
+func recipient(t *testing.T) string {
+	id, err := age.GenerateX25519Identity()
+	require.NoError(t, err)
+	return id.Recipient().String()
+}
+
+// answerUpToClasses answers the first two steps: the test cluster's context, the local profile,
+// namespace ns, domain localhost, an existing TLS Secret.
+func (m *terminal) answerUpToClasses(ns string) {
+	m.waitFor("Kubernetes context", 30*time.Second)
+	m.keys("Enter")
+	m.next("1/7 Cluster")
+	m.waitFor("Kubernetes v1.", 30*time.Second)
+	m.keys("Up", "Enter") // local, above onprem
+	m.keys("C-u")
+	m.text(ns)
+	m.text("localhost")
+	m.keys("Down", "Down", "Enter") // an existing Secret
+	m.waitFor("TLS Secret in the namespace", 10*time.Second)
+	m.keys("Enter")
+	m.next("2/7 Profile, domain and TLS")
+}
+
+// answerToReview answers from the classes step to the review, with the given Vault choice;
+// with rerun, the preflight checks run a second time before the wizard goes on.
+func (m *terminal) answerToReview(rerun bool, vaultChoice func()) {
+	s := m.waitFor("Storage class", 30*time.Second)
+	m.keys("Enter")
+	if strings.Contains(s, "(the cluster has none yet)") {
+		m.text("nginx")
+	} else {
+		m.keys("Enter")
+	}
+	m.next("3/7 Storage and ingress")
+	m.waitFor("CloudNativePG in the cluster", 10*time.Second)
+	m.keys("Enter")
+	m.next("4/7 PostgreSQL")
+	m.waitFor("Bundled: a 3-node Raft cluster", 10*time.Second)
+	vaultChoice()
+	m.waitFor("SMTP server", 10*time.Second)
+	m.keys("Enter", "Enter", "Enter", "Enter") // no SMTP, port, no monitoring, no logging
+	m.next("5/7 Vault, e-mail, monitoring")
+	m.waitFor("The checks run when you continue", 30*time.Second)
+	m.keys("Enter")
+	if rerun {
+		m.waitFor("6/7 Preflight", 30*time.Second)
+		m.keys("Down", "Enter")
+		m.waitFor("checks passed", 60*time.Second)
+		m.waitFor("┃ ✓ kube-api", 30*time.Second) // the report, on the step's own screen
+		m.keys("Enter")
+	}
+	m.next("6/7 Preflight")
+	m.waitFor("Save the values file as", 60*time.Second)
+}
+
+// The wizard refuses to start without a terminal and points to install -f.
+func TestWizardNeedsATerminal(t *testing.T) {
+	e := testenv.Require(t, testenv.Kubernetes)
+	r := testenv.Run(t, e.Kubeconfig, nil, "wizard")
+	assert.Equal(t, 2, r.Code)
+	assert.Contains(t, r.Stderr, "the wizard needs a terminal")
+	assert.Contains(t, r.Stderr, "resimatectl install --profile onprem -f values.yaml")
+}
+
+// A wizard left with Ctrl-C resumes at its step from the draft; --config-only then writes the
+// values file, which renders exactly what the answers give, and removes the draft.
+func TestWizardConfigOnlyResumes(t *testing.T) {
+	dir := t.TempDir()
+	draft, values := filepath.Join(dir, "draft.json"), filepath.Join(dir, "values.yaml")
+	ns := testenv.UniqueName("wz")
+	args := []string{"--config-only", "--draft", draft, "--values-file", values, "--offline", "--skip-upstream", "--ignore-checks", "smtp"}
+
+	m := startWizard(t, args...)
+	m.answerUpToClasses(ns)
+	m.waitFor("Storage class", 30*time.Second)
+	m.keys("C-c")
+	m.waitFor("WIZARD-EXIT 130", 10*time.Second)
+	var kept wizard.Answers
+	b, err := os.ReadFile(draft)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &kept))
+	assert.Equal(t, "classes", kept.Step, "the draft holds the step it was left at")
+	assert.Equal(t, ns, kept.Namespace)
+	st, err := os.Stat(draft)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+
+	m = startWizard(t, args...)
+	m.waitFor("Resuming from "+draft, 30*time.Second)
+	key := recipient(t)
+	m.answerToReview(true, func() {
+		m.keys("Enter")
+		m.keys("C-u")
+		m.text("1")
+		m.keys("C-u")
+		m.text("1")
+		m.text(key)
+	})
+	m.keys("Enter") // the values file's name, as given
+	m.next("7/7 Review and save")
+	s := m.waitFor("WIZARD-EXIT 0", 30*time.Second)
+	assert.Contains(t, s, "Wrote "+values)
+	assert.Contains(t, s, "--vault-recipient "+key)
+	_, err = os.Stat(draft)
+	assert.True(t, os.IsNotExist(err), "the draft is removed once the wizard is done")
+	written, err := os.ReadFile(values)
+	require.NoError(t, err)
+	assert.Contains(t, string(written), "domain: localhost")
+	assert.Contains(t, string(written), "secretName: resimate-tls")
+}
+
+// The whole wizard installs to Ready; the same values file with install -f is then a no-op.
+func TestWizardInstallsToReady(t *testing.T) {
+	e := testenv.Require(t, testenv.Kubernetes)
+	dir := t.TempDir()
+	values := filepath.Join(dir, "values.yaml")
+	ns := testenv.Namespace(t, nil)
+	m := startWizard(t, "--draft", filepath.Join(dir, "draft.json"), "--values-file", values, "--offline", "--skip-upstream",
+		"--ignore-checks", "smtp", "--timeout", "3m")
+	m.answerUpToClasses(ns)
+	m.answerToReview(false, func() { m.keys("Down", "Enter") }) // Vault initialised by its operators
+	m.keys("Enter")
+	m.next("7/7 Review and save")
+	s := m.waitFor("WIZARD-EXIT", 4*time.Minute)
+	require.Contains(t, s, "WIZARD-EXIT 0", s)
+	assert.Contains(t, s, "every component Ready")
+	assert.Contains(t, s, "resimatectl status -n "+ns)
+
+	r := testenv.Run(t, e.Kubeconfig, nil, "install", "--profile", "local", "-n", ns, "-f", values, "--vault-init", "manual",
+		"--offline", "--skip-upstream", "--ignore-checks", "smtp", "--timeout", "2m")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Contains(t, r.Stdout, "already up to date", "install -f with the wizard's values changes nothing")
+}
