@@ -218,3 +218,37 @@ func TestWizardInstallsToReady(t *testing.T) {
 	require.Equal(t, 0, r.Code, r.Stderr)
 	assert.Contains(t, r.Stdout, "already up to date", "install -f with the wizard's values changes nothing")
 }
+
+// An external PostgreSQL is tested in place by the postgres-external check: an unreachable
+// server keeps the wizard on the step with the check's message, and the admin URL's password
+// shows nowhere, neither on screen nor in the draft.
+func TestWizardTestsConnectionsInPlace(t *testing.T) {
+	dir := t.TempDir()
+	draft := filepath.Join(dir, "draft.json")
+	m := startWizard(t, "--config-only", "--draft", draft, "--offline", "--skip-upstream")
+	m.answerUpToClasses(testenv.UniqueName("wz"))
+	s := m.waitFor("Storage class", 30*time.Second)
+	m.keys("Enter")
+	if strings.Contains(s, "(the cluster has none yet)") {
+		m.text("nginx")
+	} else {
+		m.keys("Enter")
+	}
+	m.next("3/7 Storage and ingress")
+	m.waitFor("CloudNativePG in the cluster", 10*time.Second)
+	m.keys("Down", "Enter")
+	m.waitFor("Host", 10*time.Second)
+	m.text("127.0.0.1")
+	m.keys("C-u")
+	m.text("1")
+	m.text("postgres://admin:s3cret-pw@127.0.0.1:1/postgres")
+	m.next("4/7 PostgreSQL")
+	s = m.waitFor("4/7 PostgreSQL: fix and try again", 60*time.Second)
+	assert.Contains(t, s, "postgres-external")
+	assert.Contains(t, s, "An external server (RDS", "the step is asked again")
+	assert.NotContains(t, s, "s3cret-pw")
+	b, err := os.ReadFile(draft)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "s3cret-pw")
+	assert.Contains(t, string(b), `"step": "postgres"`)
+}
