@@ -94,8 +94,11 @@ func (s KubeSubject) summary() string {
 
 // kubeFacts is everything read from the API server.
 type kubeFacts struct {
+	// clusterRoles and roles are nil (cluster) or absent (a namespace) when they could not be
+	// listed: a binding to them is then unknown, not dangling.
 	clusterRoles map[string]*rbacv1.ClusterRole
 	roles        map[string]*rbacv1.Role
+	rolesRead    map[string]bool
 	crbs         []rbacv1.ClusterRoleBinding
 	rbs          []rbacv1.RoleBinding
 	// serviceAccounts holds "ns/name" of every ServiceAccount; nil when they could not be listed.
@@ -108,7 +111,7 @@ type kubeFacts struct {
 
 // readKube lists RBAC and ServiceAccounts. Each list the caller may not make becomes a gap.
 func readKube(ctx context.Context, c kubernetes.Interface, namespaces []string, release string) *kubeFacts {
-	f := &kubeFacts{clusterRoles: map[string]*rbacv1.ClusterRole{}, roles: map[string]*rbacv1.Role{}, platformAccounts: map[string]bool{}}
+	f := &kubeFacts{roles: map[string]*rbacv1.Role{}, rolesRead: map[string]bool{}, platformAccounts: map[string]bool{}}
 	gap := func(what string, err error) {
 		f.gaps = append(f.gaps, Gap{Source: SourceKubernetes, What: what, Reason: err.Error()})
 	}
@@ -116,6 +119,7 @@ func readKube(ctx context.Context, c kubernetes.Interface, namespaces []string, 
 	if l, err := c.RbacV1().ClusterRoles().List(ctx, opts); err != nil {
 		gap("clusterroles", err)
 	} else {
+		f.clusterRoles = map[string]*rbacv1.ClusterRole{}
 		for i := range l.Items {
 			f.clusterRoles[l.Items[i].Name] = &l.Items[i]
 		}
@@ -129,6 +133,7 @@ func readKube(ctx context.Context, c kubernetes.Interface, namespaces []string, 
 		if l, err := c.RbacV1().Roles(ns).List(ctx, opts); err != nil {
 			gap("roles in "+ns, err)
 		} else {
+			f.rolesRead[ns] = true
 			for i := range l.Items {
 				f.roles[ns+"/"+l.Items[i].Name] = &l.Items[i]
 			}
@@ -167,19 +172,20 @@ func readKube(ctx context.Context, c kubernetes.Interface, namespaces []string, 
 
 // rulesOf resolves a role reference, aggregated ClusterRoles included: the controller that
 // fills an aggregated role's rules may lag or not run, so the selectors are applied here too.
-func (f *kubeFacts) rulesOf(ns string, ref rbacv1.RoleRef) ([]rbacv1.PolicyRule, bool) {
+// missing is true only when the role's kind could be listed and it is not there.
+func (f *kubeFacts) rulesOf(ns string, ref rbacv1.RoleRef) (rules []rbacv1.PolicyRule, missing bool) {
 	if ref.Kind == "Role" {
 		r, ok := f.roles[ns+"/"+ref.Name]
 		if !ok {
-			return nil, false
+			return nil, f.rolesRead[ns]
 		}
-		return r.Rules, true
+		return r.Rules, false
 	}
 	cr, ok := f.clusterRoles[ref.Name]
 	if !ok {
-		return nil, false
+		return nil, f.clusterRoles != nil
 	}
-	rules := slices.Clone(cr.Rules)
+	rules = slices.Clone(cr.Rules)
 	if cr.AggregationRule != nil {
 		for _, sel := range cr.AggregationRule.ClusterRoleSelectors {
 			s, err := metav1.LabelSelectorAsSelector(&sel)
@@ -193,7 +199,7 @@ func (f *kubeFacts) rulesOf(ns string, ref rbacv1.RoleRef) ([]rbacv1.PolicyRule,
 			}
 		}
 	}
-	return rules, true
+	return rules, false
 }
 
 // subjects joins bindings to subjects, with the capabilities each grant gives.
@@ -215,21 +221,21 @@ func (f *kubeFacts) subjects(release string, sel *selection) []KubeSubject {
 		cur.Grants = append(cur.Grants, g)
 	}
 	for _, b := range f.crbs {
-		rules, ok := f.rulesOf("", b.RoleRef)
+		rules, missing := f.rulesOf("", b.RoleRef)
 		g := Grant{Scope: clusterScope, Binding: "ClusterRoleBinding/" + b.Name, Role: b.RoleRef.Kind + "/" + b.RoleRef.Name,
-			RoleMissing: !ok, Chart: ownedBy(b.Annotations, release, ""), Default: b.Labels[bootstrapLabel] == "rbac-defaults", rules: rules}
+			RoleMissing: missing, Chart: ownedBy(b.Annotations, release, ""), Default: b.Labels[bootstrapLabel] == "rbac-defaults", rules: rules}
 		for _, s := range b.Subjects {
 			add(s, "", g)
 		}
 	}
 	for _, b := range f.rbs {
-		rules, ok := f.rulesOf(b.Namespace, b.RoleRef)
+		rules, missing := f.rulesOf(b.Namespace, b.RoleRef)
 		role := b.RoleRef.Kind + "/" + b.RoleRef.Name
 		if b.RoleRef.Kind == "Role" {
 			role = "Role/" + b.Namespace + "/" + b.RoleRef.Name
 		}
 		g := Grant{Scope: b.Namespace, Binding: "RoleBinding/" + b.Namespace + "/" + b.Name, Role: role,
-			RoleMissing: !ok, Chart: ownedBy(b.Annotations, release, b.Namespace), Default: b.Labels[bootstrapLabel] == "rbac-defaults", rules: rules}
+			RoleMissing: missing, Chart: ownedBy(b.Annotations, release, b.Namespace), Default: b.Labels[bootstrapLabel] == "rbac-defaults", rules: rules}
 		for _, s := range b.Subjects {
 			add(s, b.Namespace, g)
 		}

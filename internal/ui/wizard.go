@@ -26,7 +26,7 @@ type WizardHooks struct {
 	// Check runs preflight checks for the answers: all of them, or only those named.
 	Check func(ctx context.Context, a *wizard.Answers, only ...string) (*preflight.Report, error)
 	Save  func(a *wizard.Answers) error
-	// WriteValues writes the values file and returns where.
+	// WriteValues writes the values file at path.
 	WriteValues func(a *wizard.Answers, path string) error
 }
 
@@ -37,8 +37,6 @@ type Wizard struct {
 	Cluster    *wizard.Cluster
 	Hooks      WizardHooks
 	Accessible bool
-	// ConfigOnly stops after the review.
-	ConfigOnly bool
 	// ValuesFile is where the review step saves the values.
 	ValuesFile string
 	// nav is the navigation answer of the step on screen.

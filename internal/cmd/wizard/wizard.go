@@ -106,7 +106,7 @@ func runWizard(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	w := &ui.Wizard{IO: opts.IO, Answers: answers, Accessible: opts.Accessible, ConfigOnly: opts.ConfigOnly, ValuesFile: opts.ValuesFile,
+	w := &ui.Wizard{IO: opts.IO, Answers: answers, Accessible: opts.Accessible, ValuesFile: opts.ValuesFile,
 		Hooks: ui.WizardHooks{
 			Contexts:   contexts,
 			UseContext: func(ctx context.Context, name string) (*wizard.Cluster, error) { return useContext(ctx, f, name) },
