@@ -2,9 +2,13 @@ package testenv
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 )
@@ -16,20 +20,28 @@ var (
 )
 
 // Binary builds resimatectl once per test process, for tests that run it as a user would (and
-// kill it), and returns its path (under the system's temporary folder).
+// kill it), and returns its path. There is one binary per checkout, under the system's
+// temporary folder: each process builds to a name of its own and renames it into place, so
+// processes running side by side never see half a binary, and none leaves a copy behind.
 func Binary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "resimatectl-test-bin")
+		_, self, _, _ := runtime.Caller(0)
+		root := filepath.Dir(filepath.Dir(filepath.Dir(self)))
+		sum := sha256.Sum256([]byte(root))
+		dir := filepath.Join(os.TempDir(), "resimatectl-test-bin-"+hex.EncodeToString(sum[:6]))
+		if binErr = os.MkdirAll(dir, 0o755); binErr != nil {
+			return
+		}
+		tmp := filepath.Join(dir, fmt.Sprintf(".resimatectl-%d", os.Getpid()))
+		out, err := exec.Command("go", "build", "-o", tmp, "github.com/resimate/resimatectl/cmd/resimatectl").CombinedOutput()
 		if err != nil {
-			binErr = err
+			_ = os.Remove(tmp)
+			binErr = &buildError{err: err, out: string(out)}
 			return
 		}
 		binPath = filepath.Join(dir, "resimatectl")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/resimate/resimatectl/cmd/resimatectl").CombinedOutput()
-		if err != nil {
-			binErr = &buildError{err: err, out: string(out)}
-		}
+		binErr = os.Rename(tmp, binPath)
 	})
 	if binErr != nil {
 		t.Fatalf("building resimatectl: %v", binErr)

@@ -247,9 +247,10 @@ func servicesForm(w *Wizard) []*huh.Group {
 		huh.NewGroup(
 			huh.NewInput().Title("Unseal key shares").Value(&a.KeyShares).Validate(wizard.CheckKeyShares),
 			huh.NewInput().Title("Key threshold").Value(&a.KeyThreshold).Validate(a.CheckThreshold),
-			huh.NewInput().Title("age recipients of the unseal keys (space-separated)").Value(&a.Recipients).Validate(wizard.CheckRecipients)).
+			huh.NewInput().Title("Recipients of the unseal keys: age or SSH public keys, comma-separated").Value(&a.Recipients).Validate(wizard.CheckRecipients)).
 			WithHideFunc(func() bool { return a.Vault != wizard.VaultBundled }),
-		huh.NewGroup(huh.NewInput().Title("Vault address").Value(&a.VaultAddress).Validate(wizard.CheckURL)).
+		huh.NewGroup(huh.NewInput().Title("Vault address").Value(&a.VaultAddress).Validate(wizard.CheckURL),
+			huh.NewInput().Title("CA certificate file (PEM) of Vault's certificate; empty for the system's CAs").Value(&a.VaultCAFile).Validate(wizard.CheckCAFile)).
 			WithHideFunc(func() bool { return a.Vault != wizard.VaultExternal }),
 		huh.NewGroup(
 			huh.NewInput().Title("SMTP server (empty: no e-mail)").Value(&a.SMTPHost),

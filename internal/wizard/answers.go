@@ -5,6 +5,7 @@ package wizard
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -54,17 +55,20 @@ type Answers struct {
 	Vault        string `json:"vault"`
 	KeyShares    string `json:"keyShares"`
 	KeyThreshold string `json:"keyThreshold"`
-	// Recipients are the age public keys the unseal keys are encrypted to, separated by spaces
-	// or commas.
+	// Recipients are the age or SSH public keys the unseal keys are encrypted to, separated by
+	// commas (an SSH key holds spaces).
 	Recipients string `json:"recipients"`
 	// PostgresAdminURL is the external server's admin URL, for the connection test and install:
 	// a secret, so never in the draft, and asked again on resume.
 	PostgresAdminURL string `json:"-"`
 	VaultAddress     string `json:"vaultAddress"`
-	SMTPHost         string `json:"smtpHost"`
-	SMTPPort         string `json:"smtpPort"`
-	Monitoring       bool   `json:"monitoring"`
-	Logging          bool   `json:"logging"`
+	// VaultCAFile is a PEM file of the CA that signed the external Vault's certificate; empty
+	// for the system's CAs. Its content goes into the values (a CA certificate is no secret).
+	VaultCAFile string `json:"vaultCAFile"`
+	SMTPHost    string `json:"smtpHost"`
+	SMTPPort    string `json:"smtpPort"`
+	Monitoring  bool   `json:"monitoring"`
+	Logging     bool   `json:"logging"`
 }
 
 // Defaults are the answers an on-prem administrator starts from.
@@ -93,7 +97,11 @@ func (a *Answers) Values() map[string]any {
 		v["postgres"].(map[string]any)["external"] = map[string]any{"host": a.PostgresHost, "port": atoi(a.PostgresPort, 5432)}
 	}
 	if a.Vault == VaultExternal {
-		v["vault"] = map[string]any{"mode": "external", "external": map[string]any{"address": a.VaultAddress}}
+		external := map[string]any{"address": a.VaultAddress}
+		if ca, err := os.ReadFile(a.VaultCAFile); a.VaultCAFile != "" && err == nil {
+			external["caCert"] = string(ca)
+		}
+		v["vault"] = map[string]any{"mode": "external", "external": external}
 	}
 	return v
 }
@@ -114,7 +122,7 @@ func (a *Answers) InstallCommand(valuesFile string) string {
 	case VaultBundled:
 		cmd += " --vault-key-shares " + a.KeyShares + " --vault-key-threshold " + a.KeyThreshold
 		for _, r := range a.RecipientList() {
-			cmd += " --vault-recipient " + r
+			cmd += fmt.Sprintf(" --vault-recipient %q", r)
 		}
 	case VaultOperators:
 		cmd += " --vault-init manual"
@@ -126,7 +134,13 @@ func (a *Answers) InstallCommand(valuesFile string) string {
 func (a *Answers) RecipientList() []string { return splitList(a.Recipients) }
 
 func splitList(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' })
+	var out []string
+	for _, k := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' }) {
+		if k = strings.TrimSpace(k); k != "" {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func atoi(s string, def int) int {
@@ -188,7 +202,7 @@ func (a *Answers) CheckThreshold(s string) error {
 	return nil
 }
 
-// CheckRecipients is --vault-recipient's rule: age public keys, at least one.
+// CheckRecipients is --vault-recipient's rule: age or SSH public keys, at least one.
 func CheckRecipients(s string) error {
 	keys := splitList(s)
 	if len(keys) == 0 {
@@ -196,6 +210,21 @@ func CheckRecipients(s string) error {
 	}
 	_, err := agekeys.ParseRecipients(keys)
 	return err
+}
+
+// CheckCAFile takes an empty name or a file holding a PEM certificate.
+func CheckCAFile(path string) error {
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if block, _ := pem.Decode(b); block == nil || block.Type != "CERTIFICATE" {
+		return fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return nil
 }
 
 // CheckURL takes an http(s) address.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/hashicorp/vault/api"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -187,7 +188,7 @@ func TestWizardConfigOnlyResumes(t *testing.T) {
 	m.next("7/7 Review and save")
 	s := m.waitFor("WIZARD-EXIT 0", 30*time.Second)
 	assert.Contains(t, s, "Wrote "+values)
-	assert.Contains(t, s, "--vault-recipient "+key)
+	assert.Contains(t, s, `--vault-recipient "`+key+`"`)
 	_, err = os.Stat(draft)
 	assert.True(t, os.IsNotExist(err), "the draft is removed once the wizard is done")
 	written, err := os.ReadFile(values)
@@ -221,7 +222,8 @@ func TestWizardInstallsToReady(t *testing.T) {
 
 // An external PostgreSQL is tested in place by the postgres-external check: an unreachable
 // server keeps the wizard on the step with the check's message, and the admin URL's password
-// shows nowhere, neither on screen nor in the draft.
+// shows nowhere, neither on screen nor in the draft. An external Vault is tested in place by
+// vault-external, trusting the CA file given.
 func TestWizardTestsConnectionsInPlace(t *testing.T) {
 	dir := t.TempDir()
 	draft := filepath.Join(dir, "draft.json")
@@ -251,4 +253,24 @@ func TestWizardTestsConnectionsInPlace(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, string(b), "s3cret-pw")
 	assert.Contains(t, string(b), `"step": "postgres"`)
+
+	// The in-cluster operator instead, then a real external Vault with its own CA.
+	v := testenv.StartStandaloneVault(t)
+	init, err := v.Client.Sys().Init(&api.InitRequest{SecretShares: 1, SecretThreshold: 1})
+	require.NoError(t, err)
+	_, err = v.Client.Sys().Unseal(init.Keys[0])
+	require.NoError(t, err)
+	ca := filepath.Join(dir, "vault-ca.pem")
+	require.NoError(t, os.WriteFile(ca, []byte(v.CA), 0o600))
+	m.keys("Up", "Enter")
+	m.next("4/7 PostgreSQL")
+	m.waitFor("Bundled: a 3-node Raft cluster", 30*time.Second)
+	m.keys("Down", "Down", "Enter")
+	m.waitFor("Vault address", 10*time.Second)
+	m.text(v.Address)
+	m.text(ca)
+	m.keys("Enter", "Enter", "Enter", "Enter") // no SMTP, port, no monitoring, no logging
+	m.next("5/7 Vault, e-mail, monitoring")
+	s = m.waitFor("The checks run when you continue", 60*time.Second)
+	assert.Contains(t, s, "is initialised and unsealed")
 }
