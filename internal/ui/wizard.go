@@ -77,6 +77,10 @@ var ErrWizardAborted = errors.New("wizard left: the answers so far are kept in t
 
 // Run walks the steps from the draft's, back and forth, saving the answers after each.
 func (w *Wizard) Run(ctx context.Context) error {
+	if !w.Accessible {
+		restore := holdKeys(w.IO.In)
+		defer restore()
+	}
 	i := max(0, slices.IndexFunc(WizardSteps, func(s WizardStep) bool { return s.ID == w.Answers.Step }))
 	if i > 0 && w.Cluster == nil {
 		// Resuming: the cluster step's facts are needed by the later ones.
