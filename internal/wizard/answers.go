@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/resimate/resimatectl/internal/agekeys"
+	"github.com/resimate/resimatectl/internal/files"
 	"github.com/resimate/resimatectl/internal/render"
 )
 
@@ -128,6 +129,11 @@ func (a *Answers) InstallCommand(valuesFile string) string {
 		cmd += " --vault-init manual"
 	}
 	return cmd
+}
+
+// Shares are the key shares and threshold as numbers (0 for what is not one).
+func (a *Answers) Shares() (shares, threshold int) {
+	return atoi(a.KeyShares, 0), atoi(a.KeyThreshold, 0)
 }
 
 // RecipientList splits the recipients field into keys.
@@ -272,19 +278,7 @@ func (d Draft) Save(a *Answers) error {
 	if err := os.MkdirAll(filepath.Dir(d.Path), 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(d.Path), ".wizard-draft-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), d.Path)
+	return files.Replace(d.Path, b, 0o600)
 }
 
 // Remove deletes the draft once the wizard has finished.

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -14,6 +12,7 @@ import (
 
 	"github.com/resimate/resimatectl/internal/access"
 	"github.com/resimate/resimatectl/internal/cmdutil"
+	"github.com/resimate/resimatectl/internal/files"
 	"github.com/resimate/resimatectl/internal/iostreams"
 	"github.com/resimate/resimatectl/internal/output"
 )
@@ -115,7 +114,7 @@ func runReview(ctx context.Context, opts *ReviewOptions) error {
 			return err
 		}
 	} else {
-		if err := writeFile(opts.Out, buf.Bytes()); err != nil {
+		if err := files.Replace(opts.Out, buf.Bytes(), 0o600); err != nil {
 			return err
 		}
 		fmt.Fprintf(opts.IO.ErrOut, "Wrote the report to %s (%d finding(s)).\n", opts.Out, len(report.Findings))
@@ -172,21 +171,4 @@ func record(ctx context.Context, opts *ReviewOptions, report *access.Report) err
 	}
 	fmt.Fprintf(opts.IO.ErrOut, "Recorded review %d: report SHA-256 %s, signed by %s (%s).\n", rec.ID, rec.ReportSHA256, rec.Reviewer, rec.Fingerprint())
 	return nil
-}
-
-// writeFile replaces path with data atomically: a reader never sees half a report.
-func writeFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/resimate/resimatectl/internal/cmd/shared"
 	"github.com/resimate/resimatectl/internal/cmdutil"
+	"github.com/resimate/resimatectl/internal/files"
 	"github.com/resimate/resimatectl/internal/install"
 	"github.com/resimate/resimatectl/internal/iostreams"
 	"github.com/resimate/resimatectl/internal/kube"
@@ -146,18 +147,13 @@ func installOptions(opts *Options, a *wizard.Answers, values string) install.Opt
 	o := install.Options{Chart: render.Options{Profile: a.Profile, Namespace: a.Namespace, ValueFiles: []string{values}},
 		Preflight: opts.Preflight, Timeout: opts.Timeout, Upstream: opts.Upstream, LockTTL: 30 * time.Second}
 	o.Preflight.Profile, o.Preflight.Namespace, o.Preflight.PostgresURL = a.Profile, a.Namespace, a.PostgresAdminURL
-	o.Vault = install.VaultOptions{Manual: a.Vault == wizard.VaultOperators, KeyShares: atoi(a.KeyShares), Threshold: atoi(a.KeyThreshold),
+	shares, threshold := a.Shares()
+	o.Vault = install.VaultOptions{Manual: a.Vault == wizard.VaultOperators, KeyShares: shares, Threshold: threshold,
 		Recipients: a.RecipientList(), KeysFile: opts.KeysFile}
 	if o.Vault.KeysFile == "" {
 		o.Vault.KeysFile = install.DefaultKeysFile(a.Namespace, render.DefaultRelease)
 	}
 	return o
-}
-
-func atoi(s string) int {
-	var n int
-	_, _ = fmt.Sscan(s, &n)
-	return n
 }
 
 // kubeContexts lists the kubeconfig's contexts, the current one first.
@@ -225,21 +221,5 @@ func writeValues(a *wizard.Answers, path string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return files.Replace(path, data, 0o644)
 }
