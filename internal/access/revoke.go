@@ -28,11 +28,7 @@ func (r *Revocation) Do(ctx context.Context) error { return r.do(ctx) }
 // PlanIdentity deactivates an identity and revokes its sessions: an inactive identity cannot
 // sign in, and sessions it already has end with it.
 func PlanIdentity(ctx context.Context, admin *kratos.APIClient, id string) (*Revocation, error) {
-	ident, err := getIdentity(ctx, admin, id)
-	if err != nil {
-		return nil, err
-	}
-	sessions, err := countSessions(ctx, admin, id)
+	ident, sessions, err := identityAndSessions(ctx, admin, id)
 	if err != nil {
 		return nil, err
 	}
@@ -53,11 +49,7 @@ func PlanIdentity(ctx context.Context, admin *kratos.APIClient, id string) (*Rev
 
 // PlanSessions revokes every session of an identity.
 func PlanSessions(ctx context.Context, admin *kratos.APIClient, id string) (*Revocation, error) {
-	ident, err := getIdentity(ctx, admin, id)
-	if err != nil {
-		return nil, err
-	}
-	sessions, err := countSessions(ctx, admin, id)
+	ident, sessions, err := identityAndSessions(ctx, admin, id)
 	if err != nil {
 		return nil, err
 	}
@@ -66,23 +58,20 @@ func PlanSessions(ctx context.Context, admin *kratos.APIClient, id string) (*Rev
 		do:   func(ctx context.Context) error { return deleteSessions(ctx, admin, id) }}, nil
 }
 
-func getIdentity(ctx context.Context, admin *kratos.APIClient, id string) (*kratos.Identity, error) {
+// identityAndSessions reads the identity a plan names and counts its active sessions.
+func identityAndSessions(ctx context.Context, admin *kratos.APIClient, id string) (*kratos.Identity, int, error) {
 	ident, resp, err := admin.IdentityAPI.GetIdentity(ctx, id).Execute()
 	if resp != nil && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusBadRequest) {
-		return nil, fmt.Errorf("no Kratos identity %q", id)
+		return nil, 0, fmt.Errorf("no Kratos identity %q", id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading identity %s: %w", id, err)
+		return nil, 0, fmt.Errorf("reading identity %s: %w", id, err)
 	}
-	return ident, nil
-}
-
-func countSessions(ctx context.Context, admin *kratos.APIClient, id string) (int, error) {
 	list, _, err := admin.IdentityAPI.ListIdentitySessions(ctx, id).Active(true).PageSize(1000).Execute()
 	if err != nil {
-		return 0, fmt.Errorf("listing the sessions of identity %s: %w", id, err)
+		return nil, 0, fmt.Errorf("listing the sessions of identity %s: %w", id, err)
 	}
-	return len(list), nil
+	return ident, len(list), nil
 }
 
 func deleteSessions(ctx context.Context, admin *kratos.APIClient, id string) error {

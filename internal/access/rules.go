@@ -127,62 +127,58 @@ func wildcardRule(f *facts) []evidence {
 	return capabilityRule("", "", "", "", "wildcard").check(f)
 }
 
-func anonymousAccess(f *facts) []evidence {
+// perGrant collects, for each Kubernetes subject keep accepts, the lines line gives for its
+// grants; a subject with none is no finding.
+func perGrant(f *facts, keep func(KubeSubject) bool, line func(KubeSubject, Grant) []string) []evidence {
 	var out []evidence
 	for _, s := range kubeSubjects(f) {
-		if !neverExcluded[s.Name] || len(s.Grants) == 0 {
+		if !keep(s) {
 			continue
 		}
 		var lines []string
 		for _, g := range s.Grants {
-			// The API server's own public-info and discovery bindings are not a finding.
-			if !g.Default {
-				lines = append(lines, fmt.Sprintf("%s binds %s in %s", g.Binding, g.Role, g.Scope))
-			}
+			lines = append(lines, line(s, g)...)
 		}
 		if len(lines) > 0 {
 			out = append(out, evidence{s.ID, lines})
 		}
 	}
 	return out
+}
+
+func anonymousAccess(f *facts) []evidence {
+	return perGrant(f, func(s KubeSubject) bool { return neverExcluded[s.Name] }, func(_ KubeSubject, g Grant) []string {
+		// The API server's own public-info and discovery bindings are not a finding.
+		if g.Default {
+			return nil
+		}
+		return []string{fmt.Sprintf("%s binds %s in %s", g.Binding, g.Role, g.Scope)}
+	})
 }
 
 func danglingBinding(f *facts) []evidence {
-	var out []evidence
-	for _, s := range kubeSubjects(f) {
+	return perGrant(f, func(KubeSubject) bool { return true }, func(s KubeSubject, g Grant) []string {
 		var lines []string
-		for _, g := range s.Grants {
-			if s.Missing {
-				lines = append(lines, fmt.Sprintf("%s binds ServiceAccount %s/%s, which does not exist", g.Binding, s.Namespace, s.Name))
-			}
-			if g.RoleMissing {
-				lines = append(lines, fmt.Sprintf("%s binds %s, which does not exist", g.Binding, g.Role))
-			}
+		if s.Missing {
+			lines = append(lines, fmt.Sprintf("%s binds ServiceAccount %s/%s, which does not exist", g.Binding, s.Namespace, s.Name))
 		}
-		if len(lines) > 0 {
-			out = append(out, evidence{s.ID, lines})
+		if g.RoleMissing {
+			lines = append(lines, fmt.Sprintf("%s binds %s, which does not exist", g.Binding, g.Role))
 		}
-	}
-	return out
+		return lines
+	})
 }
 
 func platformAccountDrift(f *facts) []evidence {
-	var out []evidence
-	for _, s := range kubeSubjects(f) {
-		if s.Kind != "ServiceAccount" || !f.platformAccounts[s.Namespace+"/"+s.Name] {
-			continue
-		}
-		var lines []string
-		for _, g := range s.Grants {
-			if !g.Chart {
-				lines = append(lines, fmt.Sprintf("%s binds %s in %s, not part of the release", g.Binding, g.Role, g.Scope))
-			}
-		}
-		if len(lines) > 0 {
-			out = append(out, evidence{s.ID, lines})
-		}
+	platform := func(s KubeSubject) bool {
+		return s.Kind == "ServiceAccount" && f.platformAccounts[s.Namespace+"/"+s.Name]
 	}
-	return out
+	return perGrant(f, platform, func(_ KubeSubject, g Grant) []string {
+		if g.Chart {
+			return nil
+		}
+		return []string{fmt.Sprintf("%s binds %s in %s, not part of the release", g.Binding, g.Role, g.Scope)}
+	})
 }
 
 func staleLegacyToken(f *facts) []evidence {

@@ -59,10 +59,15 @@ pass. Exit status 1 when any review fails verification.`,
 			return runHistory(cmd.Context(), opts)
 		},
 	}
+	addHistoryFlags(cmd, opts)
+	return cmd
+}
+
+// addHistoryFlags adds what history and diff read recorded reviews with.
+func addHistoryFlags(cmd *cobra.Command, opts *HistoryOptions) {
 	addStoreFlag(cmd, &opts.Store, "PostgreSQL database that keeps recorded reviews")
 	cmdutil.AddOutputFlag(cmd, &opts.Output)
 	cmd.Flags().StringVar(&opts.TrustedKeys, "trusted-keys", "", "authorized_keys-style file of the reviewers' public keys")
-	return cmd
 }
 
 func runHistory(ctx context.Context, opts *HistoryOptions) error {
@@ -184,9 +189,7 @@ not compared with.`,
 		},
 	}
 	addSourceFlags(cmd, &opts.Sources)
-	addStoreFlag(cmd, &opts.Store, "PostgreSQL database that keeps recorded reviews")
-	cmdutil.AddOutputFlag(cmd, &opts.Output)
-	cmd.Flags().StringVar(&opts.TrustedKeys, "trusted-keys", "", "authorized_keys-style file of the reviewers' public keys")
+	addHistoryFlags(cmd, opts)
 	return cmd
 }
 

@@ -144,9 +144,9 @@ func (m *terminal) answerUpToClasses(ns string) {
 	m.next("2/7 Profile, domain and TLS")
 }
 
-// answerToReview answers from the classes step to the review, with the given Vault choice;
-// with rerun, the preflight checks run a second time before the wizard goes on.
-func (m *terminal) answerToReview(rerun bool, vaultChoice func()) {
+// answerClasses takes the cluster's default StorageClass and its first IngressClass (nginx,
+// typed, when it has none).
+func (m *terminal) answerClasses() {
 	s := m.waitFor("Storage class", 30*time.Second)
 	m.keys("Enter")
 	if strings.Contains(s, "(the cluster has none yet)") {
@@ -155,6 +155,12 @@ func (m *terminal) answerToReview(rerun bool, vaultChoice func()) {
 		m.keys("Enter")
 	}
 	m.next("3/7 Storage and ingress")
+}
+
+// answerToReview answers from the classes step to the review, with the given Vault choice;
+// with rerun, the preflight checks run a second time before the wizard goes on.
+func (m *terminal) answerToReview(rerun bool, vaultChoice func()) {
+	m.answerClasses()
 	m.waitFor("CloudNativePG in the cluster", 10*time.Second)
 	m.keys("Enter")
 	m.next("4/7 PostgreSQL")
@@ -264,14 +270,7 @@ func TestWizardTestsConnectionsInPlace(t *testing.T) {
 	draft := filepath.Join(dir, "draft.json")
 	m := startWizard(t, "--config-only", "--draft", draft, "--offline", "--skip-upstream")
 	m.answerUpToClasses(testenv.UniqueName("wz"))
-	s := m.waitFor("Storage class", 30*time.Second)
-	m.keys("Enter")
-	if strings.Contains(s, "(the cluster has none yet)") {
-		m.text("nginx")
-	} else {
-		m.keys("Enter")
-	}
-	m.next("3/7 Storage and ingress")
+	m.answerClasses()
 	m.waitFor("CloudNativePG in the cluster", 10*time.Second)
 	m.keys("Down", "Enter")
 	m.waitFor("Host", 10*time.Second)
@@ -280,7 +279,7 @@ func TestWizardTestsConnectionsInPlace(t *testing.T) {
 	m.text("1")
 	m.text("postgres://admin:s3cret-pw@127.0.0.1:1/postgres")
 	m.next("4/7 PostgreSQL")
-	s = m.waitFor("4/7 PostgreSQL: fix and try again", 60*time.Second)
+	s := m.waitFor("4/7 PostgreSQL: fix and try again", 60*time.Second)
 	assert.Contains(t, s, "postgres-external")
 	assert.Contains(t, s, "An external server (RDS", "the step is asked again")
 	assert.NotContains(t, s, "s3cret-pw")
