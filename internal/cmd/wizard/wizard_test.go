@@ -104,6 +104,41 @@ func (m *terminal) waitForAny(timeout time.Duration, texts ...string) string {
 	}
 }
 
+// focused waits until the field titled label has the focus: the last block of lines carrying
+// huh's focus bar starts with it. huh moves the focus in a command that runs after the keys already
+// queued, so keys sent before this would reach the previous field on a loaded machine.
+func (m *terminal) focused(label string) {
+	m.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := exec.Command("tmux", "capture-pane", "-p", "-J", "-t", m.session).Output()
+		require.NoError(m.t, err)
+		if strings.HasPrefix(focusedTitle(string(out)), label) {
+			return
+		}
+		if time.Now().After(deadline) {
+			m.t.Fatalf("the field %q never had the focus; the screen shows:\n%s", label, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// focusedTitle is the first line of the screen's last block of focus-barred lines, bar removed.
+func focusedTitle(screen string) string {
+	lines := strings.Split(screen, "\n")
+	title := ""
+	for i, line := range lines {
+		rest, ok := strings.CutPrefix(strings.TrimLeft(line, " "), "┃")
+		if !ok {
+			continue
+		}
+		if i == 0 || !strings.HasPrefix(strings.TrimLeft(lines[i-1], " "), "┃") {
+			title = strings.TrimSpace(rest)
+		}
+	}
+	return title
+}
+
 // keys sends special keys (Enter, Up, C-u, ...); text sends literal text.
 func (m *terminal) keys(keys ...string) {
 	require.NoError(m.t, exec.Command("tmux", append([]string{"send-keys", "-t", m.session}, keys...)...).Run())
@@ -135,9 +170,12 @@ func (m *terminal) answerUpToClasses(ns string) {
 	m.next("1/7 Cluster")
 	m.waitFor("Kubernetes v1.", 30*time.Second)
 	m.keys("Up", "Enter") // local, above onprem
+	m.focused("Namespace")
 	m.keys("C-u")
 	m.text(ns)
+	m.focused("Domain")
 	m.text("localhost")
+	m.focused("TLS certificate")
 	m.keys("Down", "Down", "Enter") // an existing Secret
 	m.waitFor("TLS Secret in the namespace", 10*time.Second)
 	m.keys("Enter")
@@ -149,6 +187,7 @@ func (m *terminal) answerUpToClasses(ns string) {
 func (m *terminal) answerClasses() {
 	s := m.waitFor("Storage class", 30*time.Second)
 	m.keys("Enter")
+	m.focused("Ingress class")
 	if strings.Contains(s, "(the cluster has none yet)") {
 		m.text("nginx")
 	} else {
@@ -165,6 +204,7 @@ func (m *terminal) answerToReview(rerun bool, vaultChoice func()) {
 	m.keys("Enter")
 	m.next("4/7 PostgreSQL")
 	m.waitFor("Bundled: a 3-node Raft cluster", 10*time.Second)
+	m.focused("Vault")
 	vaultChoice()
 	m.waitFor("SMTP server", 10*time.Second)
 	m.keys("Enter", "Enter", "Enter", "Enter") // no SMTP, port, no monitoring, no logging
@@ -219,10 +259,13 @@ func TestWizardConfigOnlyResumes(t *testing.T) {
 	key := recipient(t)
 	m.answerToReview(true, func() {
 		m.keys("Enter")
+		m.focused("Unseal key shares")
 		m.keys("C-u")
 		m.text("1")
+		m.focused("Key threshold")
 		m.keys("C-u")
 		m.text("1")
+		m.focused("Recipients")
 		m.text(key)
 	})
 	m.keys("Enter") // the values file's name, as given
@@ -273,10 +316,12 @@ func TestWizardTestsConnectionsInPlace(t *testing.T) {
 	m.answerClasses()
 	m.waitFor("CloudNativePG in the cluster", 10*time.Second)
 	m.keys("Down", "Enter")
-	m.waitFor("Host", 10*time.Second)
+	m.focused("Host")
 	m.text("127.0.0.1")
+	m.focused("Port")
 	m.keys("C-u")
 	m.text("1")
+	m.focused("Admin URL")
 	m.text("postgres://admin:s3cret-pw@127.0.0.1:1/postgres")
 	m.next("4/7 PostgreSQL")
 	s := m.waitFor("4/7 PostgreSQL: fix and try again", 60*time.Second)
@@ -296,12 +341,15 @@ func TestWizardTestsConnectionsInPlace(t *testing.T) {
 	require.NoError(t, err)
 	ca := filepath.Join(dir, "vault-ca.pem")
 	require.NoError(t, os.WriteFile(ca, []byte(v.CA), 0o600))
+	m.focused("PostgreSQL")
 	m.keys("Up", "Enter")
 	m.next("4/7 PostgreSQL")
 	m.waitFor("Bundled: a 3-node Raft cluster", 30*time.Second)
+	m.focused("Vault")
 	m.keys("Down", "Down", "Enter")
-	m.waitFor("Vault address", 10*time.Second)
+	m.focused("Vault address")
 	m.text(v.Address)
+	m.focused("CA certificate file")
 	m.text(ca)
 	m.keys("Enter", "Enter", "Enter", "Enter") // no SMTP, port, no monitoring, no logging
 	// The step's foot, then the check's outcome. On a loaded machine the foot's frame may be
