@@ -80,8 +80,26 @@ build_helm() {
   mv "$tmp/helm" "$TESTENV_BIN/helm-$HELM_VERSION"; rm -rf "$tmp"
 }
 
+# An S3 server (its posix backend keeps objects in a folder), for the backup tests.
+build_versitygw() {
+  have versitygw "$VERSITYGW_VERSION" && return
+  log "building versitygw $VERSITYGW_VERSION"
+  local tmp; tmp=$(mktemp -d)
+  GOBIN=$tmp go install -trimpath -ldflags "-s -w" "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
+  mv "$tmp/versitygw" "$TESTENV_BIN/versitygw-$VERSITYGW_VERSION"; rm -rf "$tmp"
+}
+
+# Google Cloud Storage has no official emulator: fake-gcs-server is the one fake.
+build_fakegcs() {
+  have fake-gcs-server "$FAKEGCS_VERSION" && return
+  log "building fake-gcs-server $FAKEGCS_VERSION"
+  local tmp; tmp=$(mktemp -d)
+  GOBIN=$tmp go install -trimpath -ldflags "-s -w" "github.com/fsouza/fake-gcs-server@$FAKEGCS_VERSION"
+  mv "$tmp/fake-gcs-server" "$TESTENV_BIN/fake-gcs-server-$FAKEGCS_VERSION"; rm -rf "$tmp"
+}
+
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(etcd kwok kubernetes kratos vault)
+[ ${#components[@]} -gt 0 ] || components=(etcd kwok kubernetes kratos vault versitygw fakegcs)
 for c in "${components[@]}"; do
   start=$SECONDS
   "build_$c"

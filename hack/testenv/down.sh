@@ -5,7 +5,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"
 . "$here/lib.sh"
 [ -d "$TESTENV_STATE" ] || { log "nothing to stop"; exit 0; }
-for c in kwok kube-scheduler kube-controller-manager kube-apiserver-bare kube-apiserver etcd kratos firebase-auth firestore; do
+for c in kwok kube-scheduler kube-controller-manager kube-apiserver-bare kube-apiserver etcd kratos firebase-auth firestore s3 gcs azurite; do
   stop "$c"
 done
 if [ -f "$TESTENV_STATE/postgres/postmaster.pid" ]; then

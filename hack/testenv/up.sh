@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the test environment on loopback: a Kubernetes control plane with kwok nodes, PostgreSQL,
-# Ory Kratos, the Firebase Auth emulator and the Firestore emulator. Builds what is missing first.
+# Ory Kratos, the Firebase Auth emulator, the Firestore emulator, and three object stores (S3,
+# Google Cloud Storage, Azure Blob Storage). Builds what is missing first.
 # Components already running are left alone, so running it twice is harmless.
 # Writes $TESTENV_STATE/env for tests and people to source.
 set -euo pipefail
@@ -243,6 +244,42 @@ up_firestore() {
   wait_until firestore 90 curl -sf "http://127.0.0.1:$TESTENV_FIRESTORE_PORT/"
 }
 
+# --- Object stores for the backup tests -------------------------------------------------------
+# versitygw serves S3 over a folder; its root keys are the test's own.
+up_s3() {
+  running s3 && return
+  mkdir -p "$TESTENV_STATE/s3"
+  spawn s3 env ROOT_ACCESS_KEY=testenv-access ROOT_SECRET_KEY=testenv-secret \
+    "$TESTENV_BIN/versitygw-$VERSITYGW_VERSION" --port "127.0.0.1:$TESTENV_S3_PORT" posix "$TESTENV_STATE/s3"
+  wait_until s3 60 curl -s -o /dev/null "http://127.0.0.1:$TESTENV_S3_PORT/"
+}
+
+up_gcs() {
+  running gcs && return
+  mkdir -p "$TESTENV_STATE/gcs"
+  spawn gcs "$TESTENV_BIN/fake-gcs-server-$FAKEGCS_VERSION" -scheme http -host 127.0.0.1 -port "$TESTENV_GCS_PORT" \
+    -public-host "127.0.0.1:$TESTENV_GCS_PORT" -backend filesystem -filesystem-root "$TESTENV_STATE/gcs" -log-level warn
+  wait_until gcs 60 curl -sf "http://127.0.0.1:$TESTENV_GCS_PORT/storage/v1/b"
+}
+
+# Azurite, Azure's own Storage emulator, from npm (cached like firebase-tools).
+up_azurite() {
+  running azurite && return
+  local key dir
+  key=$(cat "$here/../azurite/package.json" "$here/../azurite/package-lock.json" | sha256sum | cut -c1-12)
+  dir=$TESTENV_CACHE/azurite-$key
+  if [ ! -x "$dir/node_modules/.bin/azurite-blob" ]; then
+    log "installing azurite into $dir"
+    rm -rf "$dir" && mkdir -p "$dir"
+    cp "$here/../azurite/package.json" "$here/../azurite/package-lock.json" "$dir/"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  mkdir -p "$TESTENV_STATE/azurite"
+  spawn azurite "$dir/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$TESTENV_AZURITE_PORT" \
+    --location "$TESTENV_STATE/azurite" --silent --skipApiVersionCheck
+  wait_until azurite 60 curl -s -o /dev/null "http://127.0.0.1:$TESTENV_AZURITE_PORT/"
+}
+
 # The packaged upstream charts (with their SHA256SUMS) that tests install from, as an air-gapped
 # site would: RESIMATE_CHARTS_MIRROR, or the shared folder beside the project.
 charts_mirror() {
@@ -271,6 +308,9 @@ export VAULT_BIN=$TESTENV_BIN/vault-$VAULT_VERSION
 export FIREBASE_AUTH_EMULATOR_HOST=127.0.0.1:$TESTENV_FIREBASE_AUTH_PORT
 export FIRESTORE_EMULATOR_HOST=127.0.0.1:$TESTENV_FIRESTORE_PORT
 export RESIMATE_CHARTS_MIRROR=$(charts_mirror)
+export TESTENV_S3_ENDPOINT=http://127.0.0.1:$TESTENV_S3_PORT
+export TESTENV_GCS_HOST=127.0.0.1:$TESTENV_GCS_PORT
+export TESTENV_AZURITE_HOST=127.0.0.1:$TESTENV_AZURITE_PORT
 export PATH=$TESTENV_STATE/bin:\$PATH
 ENV
 }
@@ -283,6 +323,7 @@ main() {
   ( timed up_firestore ) & pids+=($!)
   ( timed up_firebase_auth ) & pids+=($!)
   ( timed up_postgres && timed up_kratos ) & pids+=($!)
+  ( timed up_s3 && timed up_gcs && timed up_azurite ) & pids+=($!)
   local failed=0
   timed up_kubernetes || failed=1
   for p in "${pids[@]}"; do wait "$p" || failed=1; done
@@ -291,7 +332,7 @@ main() {
   log "test environment ready in $((SECONDS - start))s: source $TESTENV_STATE/env"
 }
 # With arguments, start only the named components (postgres, kratos, kubernetes, firebase_auth,
-# firestore), for working on one of them; without, everything.
+# firestore, s3, gcs, azurite), for working on one of them; without, everything.
 if [ $# -gt 0 ]; then
   for c in "$@"; do timed "up_$c"; done
   write_env

@@ -5,6 +5,10 @@ KWOK_VERSION=v0.8.0
 KRATOS_VERSION=v1.3.1
 HELM_VERSION=v4.3.1
 VAULT_VERSION=v1.21.4
+# Object stores for the backup tests: S3 (versitygw), Google Cloud Storage (fake-gcs-server),
+# Azure Blob Storage (Azurite, from npm: hack/azurite/package.json).
+VERSITYGW_VERSION=v1.8.0
+FAKEGCS_VERSION=v1.56.1
 # The published sdk release the Vault build starts from, and the one its lock manager comes from.
 VAULT_SDK_VERSION=v0.21.0
 VAULT_SDK_FIX_VERSION=v0.24.0

@@ -31,6 +31,10 @@ const (
 	Kratos         Component = "kratos"
 	FirebaseAuth   Component = "firebase-auth"
 	Firestore      Component = "firestore"
+	// S3, GCS and Azurite are the object stores of the backup tests.
+	S3      Component = "s3"
+	GCS     Component = "gcs"
+	Azurite Component = "azurite"
 )
 
 // Env is what the env file written by up.sh says.
@@ -50,6 +54,10 @@ type Env struct {
 	FirestoreHost    string
 	// ChartsMirror is the folder of packaged upstream charts and their SHA256SUMS.
 	ChartsMirror string
+	// S3Endpoint is versitygw's URL; GCSHost and AzuriteHost are host:port.
+	S3Endpoint  string
+	GCSHost     string
+	AzuriteHost string
 }
 
 var (
@@ -97,6 +105,9 @@ func load() (*Env, error) {
 		FirebaseAuthHost: vars["FIREBASE_AUTH_EMULATOR_HOST"],
 		FirestoreHost:    vars["FIRESTORE_EMULATOR_HOST"],
 		ChartsMirror:     vars["RESIMATE_CHARTS_MIRROR"],
+		S3Endpoint:       vars["TESTENV_S3_ENDPOINT"],
+		GCSHost:          vars["TESTENV_GCS_HOST"],
+		AzuriteHost:      vars["TESTENV_AZURITE_HOST"],
 	}
 	for _, k := range []string{"FIREBASE_AUTH_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST"} {
 		if os.Getenv(k) == "" && vars[k] != "" {
@@ -142,6 +153,12 @@ func (e *Env) address(c Component) (string, error) {
 		return e.FirebaseAuthHost, nil
 	case Firestore:
 		return e.FirestoreHost, nil
+	case S3:
+		return hostOfURL(e.S3Endpoint)
+	case GCS:
+		return e.GCSHost, nil
+	case Azurite:
+		return e.AzuriteHost, nil
 	}
 	return "", fmt.Errorf("unknown component %q", c)
 }

@@ -5,19 +5,15 @@ package access
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
-	"strings"
 	"time"
 
-	"github.com/hashicorp/vault/api"
 	"github.com/spf13/cobra"
 
 	"github.com/resimate/resimatectl/internal/access"
 	"github.com/resimate/resimatectl/internal/cmd/shared"
 	"github.com/resimate/resimatectl/internal/cmdutil"
 	"github.com/resimate/resimatectl/internal/upstream"
-	"github.com/resimate/resimatectl/internal/vault"
 )
 
 // NewCmdAccess returns `resimatectl access`.
@@ -40,9 +36,7 @@ type SourceOptions struct {
 	Namespace      string
 	Namespaces     []string
 	KratosAdminURL string
-	VaultAddress   string
-	VaultCACert    string
-	VaultTokenFile string
+	Vault          shared.VaultClientFlags
 	NoVault        bool
 	IncludeSystem  bool
 	Subjects       []string
@@ -52,12 +46,10 @@ type SourceOptions struct {
 
 func addSourceFlags(cmd *cobra.Command, o *SourceOptions) {
 	shared.AddReleaseFlag(cmd, &o.Release)
+	shared.AddVaultClientFlags(cmd, &o.Vault, "may read auth roles and policies")
 	fl := cmd.Flags()
 	fl.StringSliceVar(&o.Namespaces, "scope-namespaces", nil, "The platform's namespaces whose Roles and RoleBindings count (default: the release's and the upstream charts')")
 	fl.StringVar(&o.KratosAdminURL, "kratos-admin-url", "", "Kratos admin API; without it identities are not reviewed and the report says so")
-	fl.StringVar(&o.VaultAddress, "vault-address", "", "An external Vault's address (default: the release's bundled Vault, through a port-forward)")
-	fl.StringVar(&o.VaultCACert, "vault-ca-cert", "", "PEM file of the CA that signed the external Vault's certificate")
-	fl.StringVar(&o.VaultTokenFile, "vault-token-file", "", "File holding a Vault token that may read auth roles and policies (default: $VAULT_TOKEN)")
 	fl.BoolVar(&o.NoVault, "no-vault", false, "Do not review Vault")
 	fl.BoolVar(&o.IncludeSystem, "include-system", false, "Also review system:* users and groups and kube-system's ServiceAccounts (excluded by default)")
 	fl.StringArrayVar(&o.Subjects, "subject", nil, "Only subjects whose name (or identity identifier) matches this glob, e.g. 'ci-*' (repeatable)")
@@ -74,10 +66,10 @@ func (o *SourceOptions) complete(f *cmdutil.Factory) error {
 	if o.StaleDays < 1 {
 		return cmdutil.FlagErrorf("--stale-days must be at least 1, not %d", o.StaleDays)
 	}
-	if o.VaultCACert != "" && o.VaultAddress == "" {
-		return cmdutil.FlagErrorf("--vault-ca-cert needs --vault-address: the bundled Vault's CA is read from the cluster")
+	if err := o.Vault.Validate(); err != nil {
+		return err
 	}
-	if o.NoVault && (o.VaultAddress != "" || o.VaultTokenFile != "") {
+	if o.NoVault && (o.Vault.Address != "" || o.Vault.TokenFile != "") {
 		return cmdutil.FlagErrorf("--no-vault cannot be combined with --vault-address or --vault-token-file")
 	}
 	if len(o.Namespaces) == 0 {
@@ -118,62 +110,16 @@ func (o *SourceOptions) review(ctx context.Context, f *cmdutil.Factory) (*access
 		p.Unread[access.SourceKratos] = "no --kratos-admin-url (or RESIMATE_KRATOS_ADMIN_URL) given"
 	}
 	if !o.NoVault {
-		client, closeVault, why := o.openVault(ctx, f)
-		if client == nil {
-			p.Unread[access.SourceVault] = why
+		client, closeVault, err := o.Vault.Open(ctx, f, o.Namespace, o.Release,
+			"no Vault token: set VAULT_TOKEN or --vault-token-file (docs/access.md#vault gives a read-only policy for reviewers)")
+		if err != nil {
+			p.Unread[access.SourceVault] = err.Error()
 		} else {
 			defer closeVault()
 			p.Vault = client
 		}
 	}
 	return access.Review(ctx, p)
-}
-
-// openVault returns a client with the reviewer's token, or why there is none.
-func (o *SourceOptions) openVault(ctx context.Context, f *cmdutil.Factory) (*api.Client, func(), string) {
-	token := strings.TrimSpace(os.Getenv("VAULT_TOKEN"))
-	if o.VaultTokenFile != "" {
-		b, err := os.ReadFile(o.VaultTokenFile)
-		if err != nil {
-			return nil, nil, "--vault-token-file: " + err.Error()
-		}
-		token = strings.TrimSpace(string(b))
-	}
-	if token == "" {
-		return nil, nil, "no Vault token: set VAULT_TOKEN or --vault-token-file (docs/access.md#vault gives a read-only policy for reviewers)"
-	}
-	f.Redactor.Register(token)
-	if o.VaultAddress != "" {
-		cfg := api.DefaultConfig()
-		cfg.Address = o.VaultAddress
-		cfg.MaxRetries = 0
-		if o.VaultCACert != "" {
-			if err := cfg.ConfigureTLS(&api.TLSConfig{CACert: o.VaultCACert}); err != nil {
-				return nil, nil, "--vault-ca-cert: " + err.Error()
-			}
-		}
-		c, err := api.NewClient(cfg)
-		if err != nil {
-			return nil, nil, err.Error()
-		}
-		c.SetToken(token)
-		c.ClearNamespace()
-		return c, func() {}, ""
-	}
-	set, err := f.Kube.Get()
-	if err != nil {
-		return nil, nil, err.Error()
-	}
-	t, err := vault.Of(ctx, set, o.Namespace, o.Release)
-	if err != nil {
-		return nil, nil, fmt.Sprintf("%v, and no --vault-address given", err)
-	}
-	conn, err := t.Open(ctx, 0)
-	if err != nil {
-		return nil, nil, "the bundled Vault: " + err.Error()
-	}
-	conn.Client.SetToken(token)
-	return conn.Client, conn.Close, ""
 }
 
 // StoreOptions say where reviews and audit entries are kept.

@@ -1,16 +1,15 @@
 package access
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/resimate/resimatectl/internal/access"
+	"github.com/resimate/resimatectl/internal/cmd/shared"
 	"github.com/resimate/resimatectl/internal/cmdutil"
 	"github.com/resimate/resimatectl/internal/iostreams"
 	"github.com/resimate/resimatectl/internal/kube"
@@ -100,9 +99,7 @@ func runRevoke(ctx context.Context, opts *RevokeOptions) error {
 		return nil
 	}
 	if !opts.Yes {
-		fmt.Fprint(opts.IO.ErrOut, "Go ahead? [y/N]: ")
-		answer, _ := bufio.NewReader(opts.IO.In).ReadString('\n')
-		if a := strings.TrimSpace(answer); !strings.EqualFold(a, "y") && !strings.EqualFold(a, "yes") {
+		if !shared.Confirm(opts.IO, "Go ahead?") {
 			return errors.New("not confirmed: nothing was revoked")
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	accesscmd "github.com/resimate/resimatectl/internal/cmd/access"
+	backupcmd "github.com/resimate/resimatectl/internal/cmd/backup"
 	"github.com/resimate/resimatectl/internal/cmd/docs"
 	imagescmd "github.com/resimate/resimatectl/internal/cmd/images"
 	installcmd "github.com/resimate/resimatectl/internal/cmd/install"
@@ -76,7 +77,7 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 or 143 when interrupted (S
 	pf.StringVar(&g.logLevel, "log-level", "warn", "Log level: debug, info, warn or error")
 	pf.BoolVar(&g.noColor, "no-color", false, "Disable colour in output (also NO_COLOR)")
 
-	cmd.AddCommand(accesscmd.NewCmdAccess(f), wizardcmd.NewCmdWizard(f, nil), vaultcmd.NewCmdVault(f), version.NewCmdVersion(f, nil), rendercmd.NewCmdRender(f, nil), imagescmd.NewCmdImages(f, nil), preflightcmd.NewCmdPreflight(f, nil),
+	cmd.AddCommand(accesscmd.NewCmdAccess(f), backupcmd.NewCmdBackup(f), wizardcmd.NewCmdWizard(f, nil), vaultcmd.NewCmdVault(f), version.NewCmdVersion(f, nil), rendercmd.NewCmdRender(f, nil), imagescmd.NewCmdImages(f, nil), preflightcmd.NewCmdPreflight(f, nil),
 		installcmd.NewCmdInstall(f, nil), status.NewCmdStatus(f, nil), upgrade.NewCmdUpgrade(f, nil),
 		rollback.NewCmdRollback(f, nil), uninstall.NewCmdUninstall(f, nil), migrate.NewCmdMigrate(f), docs.NewCmdDocs(f, nil))
 	// Cobra adds these when it executes; adding them now keeps the generated reference complete.

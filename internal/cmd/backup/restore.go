@@ -1,0 +1,175 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/resimate/resimatectl/internal/backup"
+	"github.com/resimate/resimatectl/internal/cmd/shared"
+	"github.com/resimate/resimatectl/internal/cmdutil"
+	"github.com/resimate/resimatectl/internal/iostreams"
+)
+
+// RestoreOptions are the inputs of `backup restore`.
+type RestoreOptions struct {
+	IO           *iostreams.IOStreams
+	Factory      *cmdutil.Factory
+	Store        StoreOptions
+	Keys         KeyOptions
+	Installation InstallationOptions
+	ID           string
+	Parts        []string
+	Overwrite    bool
+	VaultForce   bool
+	DryRun       bool
+	Yes          bool
+}
+
+// NewCmdRestore returns `resimatectl backup restore`; runF replaces the run function in tests.
+func NewCmdRestore(f *cmdutil.Factory, runF func(context.Context, *RestoreOptions) error) *cobra.Command {
+	opts := &RestoreOptions{IO: f.IOStreams, Factory: f}
+	cmd := &cobra.Command{
+		Use:   "restore ID",
+		Short: "Restore a set's parts into the installation, after checking the whole set",
+		Long: `Print the plan, then check the whole set before anything changes: the manifest against its
+sealed copy, and every chosen part decrypted end to end against its SHA-256. A target that
+holds data is refused unless --overwrite is given. Each database is restored in one
+transaction (nothing of a failed restore stays), then its tables' checksums are compared with
+those recorded in the backup's snapshot.
+
+Vault's snapshot replaces Vault's whole state. Afterwards Vault opens only with the unseal keys
+of the cluster the snapshot was taken from; --vault-force installs a snapshot of another Vault
+cluster. On a terminal restore asks first; otherwise --yes is required.`,
+		Example: `  resimatectl backup restore 20261129T020000Z-3f9a1c --from s3://acme-backups -i key.txt --parts db --overwrite
+  resimatectl backup restore 20261129T020000Z-3f9a1c --store /mnt/backups -i key.txt -n resimate-staging --yes`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.ID = args[0]
+			var err error
+			if len(opts.Parts) > 0 {
+				if opts.Parts, err = parseParts(opts.Parts); err != nil {
+					return err
+				}
+			}
+			if err := opts.Installation.complete(f); err != nil {
+				return err
+			}
+			if !opts.Yes && !opts.DryRun && !opts.IO.CanPrompt() {
+				return cmdutil.FlagErrorf("not on a terminal: add --yes to restore, or --dry-run to see the plan")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runRestore(cmd.Context(), opts)
+		},
+	}
+	addStoreFlag(cmd, &opts.Store, "from")
+	addKeyFlags(cmd, &opts.Keys)
+	addInstallationFlags(cmd, &opts.Installation, "may install Raft snapshots (sudo on sys/storage/raft/snapshot)")
+	fl := cmd.Flags()
+	fl.StringSliceVar(&opts.Parts, "parts", nil, "Parts to restore: db, identities, vault (default every part the set holds)")
+	fl.BoolVar(&opts.Overwrite, "overwrite", false, "Replace what the targets hold")
+	fl.BoolVar(&opts.VaultForce, "vault-force", false, "Install a Vault snapshot taken from another Vault cluster")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "Print the plan and change nothing")
+	fl.BoolVarP(&opts.Yes, "yes", "y", false, "Do not ask for confirmation")
+	cmdutil.MarkCommandLineOnly(cmd, "yes", "overwrite", "vault-force")
+	return cmd
+}
+
+func runRestore(ctx context.Context, opts *RestoreOptions) error {
+	keys, err := opts.Keys.keys()
+	if err != nil {
+		return err
+	}
+	store, err := opts.Store.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	m, err := store.Manifest(ctx, opts.ID)
+	if err != nil {
+		return err
+	}
+	names := opts.Parts
+	if len(names) == 0 {
+		for _, p := range backup.PartNames {
+			if _, ok := m.Part(p); ok {
+				names = append(names, p)
+			}
+		}
+	}
+	for _, n := range names {
+		if _, ok := m.Part(n); !ok {
+			return fmt.Errorf("set %s has no part %s (it holds %s)", m.ID, n, partNames(m))
+		}
+	}
+	in, done, err := opts.Installation.open(ctx, opts.Factory, names)
+	if err != nil {
+		return err
+	}
+	defer done()
+	in.VaultForce = opts.VaultForce
+	parts, err := in.Parts(ctx, names)
+	if err != nil {
+		return err
+	}
+	refused, err := printPlan(ctx, opts, m, parts)
+	if err != nil {
+		return err
+	}
+	if refused && !opts.DryRun {
+		return fmt.Errorf("%w: add --overwrite to replace it; nothing was restored", backup.ErrNotEmpty)
+	}
+	if opts.DryRun {
+		fmt.Fprintln(opts.IO.Out, "Dry run: nothing was changed.")
+		return nil
+	}
+	if !opts.Yes && !shared.Confirm(opts.IO, "Restore?") {
+		return errors.New("not confirmed: nothing was restored")
+	}
+	_, err = backup.Restore(ctx, store, opts.ID, backup.RestoreOptions{Parts: parts, Keys: keys, Overwrite: opts.Overwrite, Progress: progress(opts.IO)})
+	if ierr := cmdutil.Interrupted(ctx); ierr != nil {
+		return ierr
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.IO.Out, "Restored %s from set %s into %s/%s.\n", joinNames(parts), m.ID, in.Namespace, in.Release)
+	if slices.ContainsFunc(parts, func(p backup.Part) bool { return p.Name == "vault" }) {
+		fmt.Fprintln(opts.IO.Out, "Vault now holds the snapshot's state: unseal it with the keys of the cluster the snapshot came from (resimatectl vault unseal).")
+	}
+	return nil
+}
+
+// printPlan says what each part replaces; refused is a non-empty target without --overwrite.
+func printPlan(ctx context.Context, opts *RestoreOptions, m *backup.Manifest, parts []backup.Part) (refused bool, err error) {
+	fmt.Fprintf(opts.IO.Out, "Plan: restore set %s (%s/%s, %s) into %s/%s:\n", m.ID, m.Namespace, m.Release,
+		m.Created.Format("2006-01-02 15:04 MST"), opts.Installation.Namespace, opts.Installation.Release)
+	for _, p := range parts {
+		empty, err := p.IsEmpty(ctx)
+		if err != nil {
+			return false, fmt.Errorf("part %s: %w", p.Name, err)
+		}
+		what := "empty: restored"
+		switch {
+		case !empty && opts.Overwrite:
+			what = "holds data: replaced (--overwrite)"
+		case !empty:
+			what, refused = "holds data: refused without --overwrite", true
+		}
+		fmt.Fprintf(opts.IO.Out, "  %-10s -> %s (%s)\n", p.Name, p.Target, what)
+	}
+	return refused, nil
+}
+
+func joinNames(parts []backup.Part) string {
+	names := make([]string, len(parts))
+	for i, p := range parts {
+		names[i] = p.Name
+	}
+	return fmt.Sprint(names)
+}
