@@ -134,7 +134,7 @@ func (s *Store) manifest(ctx context.Context, id string) (*Manifest, error) {
 	}
 	raw, err := s.Bucket.ReadAll(ctx, id+"/"+manifestKey)
 	if err != nil {
-		return nil, storeError("reading", id+"/"+manifestKey, err)
+		return nil, readError(id+"/"+manifestKey, err)
 	}
 	if sum := sha256.Sum256(raw); hex.EncodeToString(sum[:]) != strings.TrimSpace(string(marker)) {
 		return nil, &IntegrityError{What: id + "/" + manifestKey, Err: errors.New("its SHA-256 is not the one recorded when the set was completed")}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"strings"
 
 	"github.com/klauspost/compress/zstd"
 	"gocloud.dev/blob"
@@ -97,7 +98,7 @@ func get(ctx context.Context, b *blob.Bucket, want Object, k Keys, plain bool, c
 	raw := &watchedReader{r: r}
 	opened, err := k.open(io.TeeReader(raw, stored), plain)
 	if raw.err != nil {
-		return storeError("reading", want.Key, raw.err)
+		return readError(want.Key, raw.err)
 	}
 	if err != nil {
 		return err
@@ -114,7 +115,7 @@ func get(ctx context.Context, b *blob.Bucket, want Object, k Keys, plain bool, c
 		_, _ = io.Copy(io.Discard, src)
 	}
 	if raw.err != nil {
-		return storeError("reading", want.Key, raw.err)
+		return readError(want.Key, raw.err)
 	}
 	if src.err != nil {
 		return &IntegrityError{What: want.Key, Err: src.err}
@@ -144,6 +145,16 @@ func (w *watchedReader) Read(p []byte) (int, error) {
 		w.err = err
 	}
 	return n, err
+}
+
+// readError is a failed read of stored bytes. A store that keeps its own checksum of each object
+// (S3's CRC32, checked by the client while it reads) finds a changed byte before age does: that
+// is an integrity failure too, not a transport error.
+func readError(key string, err error) error {
+	if strings.Contains(err.Error(), "checksum did not match") {
+		return &IntegrityError{What: key, Err: err}
+	}
+	return storeError("reading", key, err)
 }
 
 // storeError says which object a store operation failed on, and plainly when it does not exist.
