@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
@@ -277,4 +278,30 @@ func TestVaultSnapshotRoundTrip(t *testing.T) {
 		s, err := kv.Get(ctx, "smtp")
 		return err == nil && s.Data["password"] == "before", nil
 	})
+}
+
+// A store on a full disk (a 1 MiB tmpfs): the backup fails with the system's reason and leaves
+// no set behind.
+func TestFullDisk(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
+		if testenv.InCI() {
+			t.Fatalf("mounting a small tmpfs: %v: %s", err, out)
+		}
+		t.Skipf("cannot mount a tmpfs here: %s", out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	db, pool := database(t)
+	_, err := pool.Exec(ctx, `CREATE TABLE noise AS SELECT g AS id, gen_random_uuid()::text || gen_random_uuid()::text AS body FROM generate_series(1, 100000) g`)
+	require.NoError(t, err)
+	store, err := backup.Open(ctx, dir)
+	require.NoError(t, err)
+	defer store.Close()
+	sealing, _ := keypair(t)
+	_, err = backup.Create(ctx, store, backup.CreateOptions{Parts: []backup.Part{backup.DatabasePart("db", db)}, Sealing: sealing})
+	require.ErrorContains(t, err, "no space left on device")
+	sets, err := store.List(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, sets, "nothing of the failed set is left")
 }

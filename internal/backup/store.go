@@ -52,7 +52,7 @@ func Open(ctx context.Context, where string) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		u = (&url.URL{Scheme: "file", Path: abs, RawQuery: "create_dir=1&metadata=skip"}).String()
+		u = (&url.URL{Scheme: "file", Path: abs, RawQuery: "create_dir=1&metadata=skip&no_tmp_dir=1&dir_file_mode=0700"}).String()
 	}
 	b, err := blob.OpenBucket(ctx, u)
 	if err != nil {

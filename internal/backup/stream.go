@@ -52,7 +52,8 @@ func put(ctx context.Context, b *blob.Bucket, key string, s Sealing, produce fun
 		return Object{}, storeError("writing", key, err)
 	}
 	stored, plain := newDigest(), newDigest()
-	sealed, err := s.seal(io.MultiWriter(w, stored))
+	sink := &watchedWriter{w: io.MultiWriter(w, stored)}
+	sealed, err := s.seal(sink)
 	if err != nil {
 		abort()
 		_ = w.Close()
@@ -76,6 +77,11 @@ func put(ctx context.Context, b *blob.Bucket, key string, s Sealing, produce fun
 	if err != nil {
 		abort()
 		_ = w.Close()
+		if sink.err != nil {
+			// The store failed first (a full disk, a lost connection); the dump then failed
+			// on its closed output.
+			return Object{}, storeError("writing", key, sink.err)
+		}
 		return Object{}, err
 	}
 	if err := w.Close(); err != nil {
@@ -155,6 +161,20 @@ func readError(key string, err error) error {
 		return &IntegrityError{What: key, Err: err}
 	}
 	return storeError("reading", key, err)
+}
+
+// watchedWriter keeps the first write error.
+type watchedWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (w *watchedWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return n, err
 }
 
 // storeError says which object a store operation failed on, and plainly when it does not exist.
