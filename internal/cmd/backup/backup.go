@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
 
 	"github.com/resimate/resimatectl/internal/backup"
 	"github.com/resimate/resimatectl/internal/cmd/shared"
@@ -102,59 +101,9 @@ func parseParts(parts []string) ([]string, error) {
 	return out, nil
 }
 
-// InstallationOptions say which release a backup reads or a restore writes.
-type InstallationOptions struct {
-	Release   string
-	Namespace string
-	Vault     shared.VaultClientFlags
-}
-
-func addInstallationFlags(cmd *cobra.Command, o *InstallationOptions, tokenUse string) {
+func addInstallationFlags(cmd *cobra.Command, o *shared.BackupSource, tokenUse string) {
 	shared.AddReleaseFlag(cmd, &o.Release)
 	shared.AddVaultClientFlags(cmd, &o.Vault, tokenUse)
-}
-
-func (o *InstallationOptions) complete(f *cmdutil.Factory) error {
-	ns, err := shared.CompleteRelease(f, o.Release)
-	if err != nil {
-		return err
-	}
-	o.Namespace = ns
-	return o.Vault.Validate()
-}
-
-// open reads the release's values and opens what the parts need; close ends its port-forwards.
-func (o *InstallationOptions) open(ctx context.Context, f *cmdutil.Factory, parts []string) (*backup.Installation, func(), error) {
-	set, err := f.Kube.Get()
-	if err != nil {
-		return nil, nil, err
-	}
-	h, err := f.Helm(o.Namespace)
-	if err != nil {
-		return nil, nil, err
-	}
-	rel, err := h.Latest(o.Release)
-	if err != nil {
-		return nil, nil, fmt.Errorf("release %s in %s: %w", o.Release, o.Namespace, err)
-	}
-	values, err := chartutil.CoalesceValues(rel.Chart, rel.Config)
-	if err != nil {
-		return nil, nil, err
-	}
-	in := &backup.Installation{Kube: set, Namespace: o.Namespace, Release: o.Release, Values: values}
-	if md := rel.Chart.Metadata; md != nil {
-		in.Chart, in.AppVersion = md.Name+"-"+md.Version, md.AppVersion
-	}
-	closeVault := func() {}
-	if slices.Contains(parts, "vault") {
-		client, done, err := o.Vault.Open(ctx, f, o.Namespace, o.Release,
-			"no Vault token: set VAULT_TOKEN or --vault-token-file (docs/backup.md#vault gives the policy a backup needs), or leave vault out of --parts")
-		if err != nil {
-			return nil, nil, err
-		}
-		in.Vault, closeVault = &backup.Vault{Client: client}, done
-	}
-	return in, func() { in.Close(); closeVault() }, nil
 }
 
 // progress prints a line per step on stderr.

@@ -37,6 +37,8 @@ type site struct {
 	recipient  string
 	identity   string
 	bucket     testenv.Bucket
+	// chartArgs are install's flags for this site.
+	chartArgs []string
 }
 
 func newSite(t *testing.T) *site {
@@ -73,11 +75,12 @@ func newSite(t *testing.T) *site {
 	}
 	s.app, s.ids = login("app"), login("kratos")
 	appDB, idsDB := "dapp"+suffix, "dkratos"+suffix
-	r := testenv.Run(t, e.Kubeconfig, nil, "install", "--profile", "local", "-n", s.ns, "--set", "global.domain=localhost",
+	s.chartArgs = []string{"--profile", "local", "-n", s.ns, "--set", "global.domain=localhost",
 		"--skip-upstream", "--offline", "--ignore-checks", "smtp,postgres-external", "--timeout", "2m", "--vault-init", "manual",
-		"--set", "postgres.mode=external", "--set", "postgres.external.host="+server.Hostname(), "--set", "postgres.external.port="+server.Port(),
-		"--set", "postgres.external.sslmode=disable", "--set", "postgres.database="+appDB, "--set", "postgres.kratosDatabase="+idsDB,
-		"--set", "global.tenant=acme")
+		"--set", "postgres.mode=external", "--set", "postgres.external.host=" + server.Hostname(), "--set", "postgres.external.port=" + server.Port(),
+		"--set", "postgres.external.sslmode=disable", "--set", "postgres.database=" + appDB, "--set", "postgres.kratosDatabase=" + idsDB,
+		"--set", "global.tenant=acme"}
+	r := testenv.Run(t, e.Kubeconfig, nil, append([]string{"install"}, s.chartArgs...)...)
 	require.Equal(t, 0, r.Code, r.Stderr)
 
 	_, err = s.app.Exec(ctx, `CREATE SCHEMA tenant_acme;
@@ -149,6 +152,7 @@ func (s *site) secret() string {
 // The whole cycle through the CLI, on S3: create, list, describe, verify; then restore over
 // changed data, refused until --overwrite; everything back, Vault's secret included.
 func TestBackupCycle(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	ctx := context.Background()
 	r := s.create("-o", "json")
@@ -201,6 +205,7 @@ func TestBackupCycle(t *testing.T) {
 // restore fail with an integrity error and change nothing. Unknown sets, wrong keys and an
 // unreachable store each get a clear error.
 func TestBackupIntegrityAndErrors(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	r := s.create("--parts", "db", "-o", "json")
 	require.Equal(t, 0, r.Code, r.Stderr)
@@ -245,4 +250,37 @@ func TestBackupIntegrityAndErrors(t *testing.T) {
 	r = s.restore(m.ID, "--parts", "db", "--yes", "--overwrite")
 	require.Equal(t, 0, r.Code, r.Stderr)
 	assert.Equal(t, 2000, s.count(s.app, "tenant_acme.campaigns"))
+}
+
+// upgrade apply takes a backup set first and names it when the upgrade fails; without a store
+// it refuses to start.
+func TestUpgradeTakesABackupFirst(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	upgrade := func(extra ...string) testenv.Result {
+		args := append(append([]string{"upgrade", "apply"}, s.chartArgs...), extra...)
+		return s.run(args...)
+	}
+	r := upgrade("--set", "global.imageTag=1.0.1")
+	assert.Equal(t, 2, r.Code)
+	assert.Contains(t, r.Stderr, "upgrade apply takes a backup first")
+
+	backupTo := append([]string{"--backup-to", s.bucket.URL, "--backup-recipient", s.recipient}, s.vaultArgs...)
+	r = upgrade(append(backupTo, "--set", "global.imageTag=1.0.1")...)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Regexp(t, `backup set \S+ written to `, r.Stderr)
+
+	r = upgrade(append(backupTo, "--skip-preflight", "--timeout", "10s", "--set", "global.nodeSelector.pool=none-such")...)
+	require.Equal(t, 1, r.Code, r.Stderr)
+	assert.Regexp(t, `rolled back to revision 2.*; the state before the upgrade is backup set (\S+) \(resimatectl backup restore \S+ --store `, r.Stderr)
+
+	r = s.run("backup", "list", "--store", s.bucket.URL, "-o", "json")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	var sets []backup.Entry
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &sets))
+	require.Len(t, sets, 2)
+	for _, e := range sets {
+		assert.True(t, e.Complete)
+		assert.Len(t, e.Manifest.Parts, 3, "Vault is in the backup when a token is given")
+	}
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/resimate/resimatectl/internal/backup"
-	"github.com/resimate/resimatectl/internal/buildinfo"
+	"github.com/resimate/resimatectl/internal/cmd/shared"
 	"github.com/resimate/resimatectl/internal/cmdutil"
 	"github.com/resimate/resimatectl/internal/iostreams"
 	"github.com/resimate/resimatectl/internal/output"
@@ -19,7 +19,7 @@ type CreateOptions struct {
 	IO             *iostreams.IOStreams
 	Factory        *cmdutil.Factory
 	Store          StoreOptions
-	Installation   InstallationOptions
+	Installation   shared.BackupSource
 	Parts          []string
 	Recipients     []string
 	PassphraseFile string
@@ -53,7 +53,7 @@ completion marker are written: an interrupted backup never looks complete.`,
 			if opts.Insecure && (len(opts.Recipients) > 0 || opts.PassphraseFile != "") {
 				return cmdutil.FlagErrorf("--insecure-no-encryption cannot be combined with --recipient or --passphrase-file")
 			}
-			if err := opts.Installation.complete(f); err != nil {
+			if err := opts.Installation.Complete(f); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -87,21 +87,8 @@ func runCreate(ctx context.Context, opts *CreateOptions) error {
 		return err
 	}
 	defer store.Close()
-	in, done, err := opts.Installation.open(ctx, opts.Factory, opts.Parts)
+	m, err := shared.TakeBackup(ctx, opts.Factory, &opts.Installation, store, opts.Parts, sealing, progress(opts.IO))
 	if err != nil {
-		return err
-	}
-	defer done()
-	parts, err := in.Parts(ctx, opts.Parts)
-	if err != nil {
-		return err
-	}
-	about := backup.Manifest{Tool: "resimatectl " + buildinfo.Version, Namespace: in.Namespace, Release: in.Release, Chart: in.Chart, AppVersion: in.AppVersion}
-	m, err := backup.Create(ctx, store, backup.CreateOptions{Parts: parts, Sealing: sealing, About: about, Progress: progress(opts.IO)})
-	if err != nil {
-		if ierr := cmdutil.Interrupted(ctx); ierr != nil {
-			return ierr
-		}
 		return err
 	}
 	return output.Print(opts.IO.Out, opts.Output, m, func(w io.Writer) error {

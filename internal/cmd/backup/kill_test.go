@@ -56,6 +56,7 @@ func (s *site) gone() {
 // rerun makes one. SIGKILL while pg_restore copies: the database is as it was before; the rerun
 // restores.
 func TestBackupSurvivesKill(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	s.fillLarge()
 	create := []string{"backup", "create", "-n", s.ns, "--to", s.bucket.URL, "-r", s.recipient, "--parts", "db"}

@@ -20,7 +20,7 @@ type RestoreOptions struct {
 	Factory      *cmdutil.Factory
 	Store        StoreOptions
 	Keys         KeyOptions
-	Installation InstallationOptions
+	Installation shared.BackupSource
 	ID           string
 	Parts        []string
 	Overwrite    bool
@@ -55,7 +55,7 @@ cluster. On a terminal restore asks first; otherwise --yes is required.`,
 					return err
 				}
 			}
-			if err := opts.Installation.complete(f); err != nil {
+			if err := opts.Installation.Complete(f); err != nil {
 				return err
 			}
 			if !opts.Yes && !opts.DryRun && !opts.IO.CanPrompt() {
@@ -107,7 +107,7 @@ func runRestore(ctx context.Context, opts *RestoreOptions) error {
 			return fmt.Errorf("set %s has no part %s (it holds %s)", m.ID, n, partNames(m))
 		}
 	}
-	in, done, err := opts.Installation.open(ctx, opts.Factory, names)
+	in, done, err := opts.Installation.Open(ctx, opts.Factory, names)
 	if err != nil {
 		return err
 	}
