@@ -55,7 +55,7 @@ testenv-down:
 	bash $(TESTENV)/down.sh
 
 release-snapshot: $(GORELEASER)
-	$(GORELEASER) release --snapshot --clean
+	$(GORELEASER) release --snapshot --clean $(if $(shell command -v docker),,--skip=docker)
 
 ## demo: the local default run: the test environment, then preflight, install --profile=local
 ## and status against its cluster (every component Ready but Vault, which runs no server there).

@@ -305,3 +305,31 @@ func TestFullDisk(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, sets, "nothing of the failed set is left")
 }
+
+// prune takes exactly the expired sets: complete ones past the retention except the newest
+// complete one, and incomplete ones past the abandonment age; never a set it cannot read.
+func TestExpired(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	complete := func(id string, age time.Duration) backup.Entry {
+		return backup.Entry{ID: id, Complete: true, Manifest: &backup.Manifest{ID: id, Created: now.Add(-age)}}
+	}
+	sets := []backup.Entry{
+		complete("20261101T020000Z-aaaaaa", 28*24*time.Hour),
+		complete("20261114T020000Z-bbbbbb", 15*24*time.Hour),
+		complete("20261116T020000Z-cccccc", 13*24*time.Hour),
+		{ID: "20261128T020000Z-dddddd", Incomplete: true},
+		{ID: "20261129T113000Z-eeeeee", Incomplete: true},
+		{ID: "20261001T020000Z-ffffff", Problem: "integrity check failed"},
+	}
+	var ids []string
+	for _, e := range backup.Expired(sets, now, 14*24*time.Hour, 24*time.Hour) {
+		ids = append(ids, e.ID)
+	}
+	assert.Equal(t, []string{"20261101T020000Z-aaaaaa", "20261114T020000Z-bbbbbb", "20261128T020000Z-dddddd"}, ids)
+	// With every complete set expired, the newest stays.
+	ids = nil
+	for _, e := range backup.Expired(sets[:3], now, time.Hour, time.Hour) {
+		ids = append(ids, e.ID)
+	}
+	assert.Equal(t, []string{"20261101T020000Z-aaaaaa", "20261114T020000Z-bbbbbb"}, ids)
+}

@@ -32,7 +32,7 @@ S3-compatible stores), gs://bucket, azblob://container. Credentials come from ea
 usual environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*). See docs/backup.md.`,
 	}
 	cmd.AddCommand(NewCmdCreate(f, nil), NewCmdList(f, nil), NewCmdDescribe(f, nil), NewCmdVerify(f, nil),
-		NewCmdRestore(f, nil), NewCmdPrune(f, nil))
+		NewCmdRestore(f, nil), NewCmdPrune(f, nil), NewCmdSchedule(f, nil))
 	return cmd
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -283,4 +284,52 @@ func TestUpgradeTakesABackupFirst(t *testing.T) {
 		assert.True(t, e.Complete)
 		assert.Len(t, e.Manifest.Parts, 3, "Vault is in the backup when a token is given")
 	}
+}
+
+// schedule makes a CronJob with the schedule, the image and its own ServiceAccount, whose rights
+// stop at the namespace; those rights are enough for the backup the CronJob runs.
+func TestScheduleRunsWithNarrowRights(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	ctx := context.Background()
+	r := s.run("backup", "schedule", "-n", s.ns, "--cron", "0 2 * * *", "--retention", "14d", "--to", s.bucket.URL,
+		"-r", s.recipient, "--image", "registry.example/resimatectl:1.2.3", "--store-secret", "backup-store")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	cs := testenv.Clientset(t)
+	cj, err := cs.BatchV1().CronJobs(s.ns).Get(ctx, "resimate-backup", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "0 2 * * *", cj.Spec.Schedule)
+	pod := cj.Spec.JobTemplate.Spec.Template.Spec
+	assert.Equal(t, "resimate-backup", pod.ServiceAccountName)
+	require.Len(t, pod.InitContainers, 1)
+	assert.Equal(t, "registry.example/resimatectl:1.2.3", pod.InitContainers[0].Image)
+	assert.Contains(t, strings.Join(pod.InitContainers[0].Args, " "), "backup create -n "+s.ns+" --release resimate --to "+s.bucket.URL)
+	assert.Equal(t, []string{"backup", "prune", "--store", s.bucket.URL, "--retention", "14d"}, pod.Containers[0].Args)
+
+	sa := "system:serviceaccount:" + s.ns + ":resimate-backup"
+	can := func(ns, verb, resource string) bool {
+		review, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{
+			User: sa, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + s.ns},
+			ResourceAttributes: &authzv1.ResourceAttributes{Namespace: ns, Verb: verb, Resource: resource}}}, metav1.CreateOptions{})
+		require.NoError(t, err)
+		return review.Status.Allowed
+	}
+	assert.True(t, can(s.ns, "list", "secrets"))
+	assert.False(t, can("default", "list", "secrets"), "no right outside the namespace")
+	assert.False(t, can("", "list", "nodes"), "no cluster-wide right")
+	assert.False(t, can(s.ns, "delete", "secrets"))
+	assert.False(t, can(s.ns, "create", "pods"))
+	crbs, err := cs.RbacV1().ClusterRoleBindings().List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	for _, b := range crbs.Items {
+		for _, subject := range b.Subjects {
+			assert.False(t, subject.Kind == "ServiceAccount" && subject.Namespace == s.ns && subject.Name == "resimate-backup", "ClusterRoleBinding %s binds the backup's account", b.Name)
+		}
+	}
+
+	// What the CronJob runs, as its ServiceAccount.
+	r = s.run("backup", "create", "-n", s.ns, "--to", s.bucket.URL, "-r", s.recipient, "--parts", "db,identities", "--as", sa,
+		"--as-group", "system:serviceaccounts", "--as-group", "system:serviceaccounts:"+s.ns)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Contains(t, r.Stdout, "complete")
 }
