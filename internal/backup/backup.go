@@ -217,6 +217,36 @@ func Verify(ctx context.Context, s *Store, id string, k Keys, progress func(stri
 	return m, nil
 }
 
+// Scratch makes an empty database to restore a part into, and drops it.
+type Scratch func(ctx context.Context) (Database, func(), error)
+
+// VerifyDeep verifies the set, then restores each database part into a scratch database and
+// compares every table's row count and checksum with those recorded in the backup's snapshot.
+func VerifyDeep(ctx context.Context, s *Store, id string, k Keys, scratch Scratch, progress func(string, ...any)) (*Manifest, error) {
+	m, err := Verify(ctx, s, id, k, progress)
+	if err != nil {
+		return m, err
+	}
+	for _, p := range m.Parts {
+		if p.Tables == nil {
+			continue
+		}
+		db, drop, err := scratch(ctx)
+		if err != nil {
+			return m, err
+		}
+		err = get(ctx, s.Bucket, p.Object, k, m.Encryption == encryptionNone, func(r io.Reader) error { return db.Restore(ctx, r, p.Tables) })
+		drop()
+		if err != nil {
+			return m, &IntegrityError{What: p.Key, Err: fmt.Errorf("restored into a scratch database: %w", err)}
+		}
+		if progress != nil {
+			progress("%s: restored into a scratch database, %d tables match their checksums", p.Name, len(p.Tables))
+		}
+	}
+	return m, nil
+}
+
 func drain(r io.Reader) error {
 	_, err := io.Copy(io.Discard, r)
 	return err

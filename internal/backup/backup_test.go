@@ -33,7 +33,7 @@ func database(t *testing.T) (backup.Database, *pgxpool.Pool) {
 }
 
 // keypair returns a sealing to a new age identity, and the file holding the identity.
-func keypair(t *testing.T) (backup.Sealing, backup.Keys) {
+func keypair(t testing.TB) (backup.Sealing, backup.Keys) {
 	id, err := age.GenerateX25519Identity()
 	require.NoError(t, err)
 	file := filepath.Join(t.TempDir(), "key.txt")
@@ -45,7 +45,7 @@ func keypair(t *testing.T) (backup.Sealing, backup.Keys) {
 	return sealing, keys
 }
 
-func folderStore(t *testing.T) (*backup.Store, string) {
+func folderStore(t testing.TB) (*backup.Store, string) {
 	dir := t.TempDir()
 	s, err := backup.Open(context.Background(), dir)
 	require.NoError(t, err)
@@ -61,6 +61,8 @@ func fill(t *testing.T, pool *pgxpool.Pool) {
 		INSERT INTO tenant_acme.models SELECT g, 'model ' || g, jsonb_build_object('k', g), now() FROM generate_series(1, 5000) g;
 		CREATE INDEX ON tenant_acme.models (name);
 		CREATE TABLE tenant_acme.journal (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp());
+		CREATE TABLE tenant_acme.raw_events (id bigint PRIMARY KEY, doc json);
+		INSERT INTO tenant_acme.raw_events SELECT g, json_build_object('g', g) FROM generate_series(1, 300) g;
 		CREATE TABLE public.schema_migrations (version bigint PRIMARY KEY);
 		INSERT INTO public.schema_migrations VALUES (1), (2), (3);`)
 	require.NoError(t, err)
@@ -108,13 +110,15 @@ func TestDatabaseSnapshotRoundTrip(t *testing.T) {
 	assert.GreaterOrEqual(t, k, before, "rows committed before the backup began are in it")
 	assert.LessOrEqual(t, k, after, "no row committed after the backup ended is in it")
 	assert.Equal(t, int64(5000), rec.Tables["tenant_acme.models"].Rows)
+	assert.Equal(t, "record", rec.Tables["tenant_acme.models"].Method)
+	assert.Equal(t, "text", rec.Tables["tenant_acme.raw_events"].Method, "json has no hash function: rows are hashed as text")
 	assert.Contains(t, rec.Server, "PostgreSQL ")
 
 	_, err = backup.Verify(ctx, store, m.ID, keys, nil)
 	require.NoError(t, err)
 
 	// Damage the database, then restore over it.
-	_, err = pool.Exec(ctx, "DELETE FROM tenant_acme.models WHERE id % 2 = 0; DROP TABLE public.schema_migrations")
+	_, err = pool.Exec(ctx, "DELETE FROM tenant_acme.models WHERE id % 2 = 0; DROP TABLE public.schema_migrations; UPDATE tenant_acme.raw_events SET doc = '{}'")
 	require.NoError(t, err)
 	_, err = backup.Restore(ctx, store, m.ID, backup.RestoreOptions{Parts: []backup.Part{backup.DatabasePart("db", db)}, Keys: keys})
 	require.ErrorIs(t, err, backup.ErrNotEmpty, "a database that holds data is not replaced unless told")

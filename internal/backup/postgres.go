@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
@@ -61,19 +62,30 @@ func unwrapConnect(err error) error {
 }
 
 // TableSum is a table's row count and an order-independent checksum of its rows, taken in the
-// dump's snapshot and compared after a restore.
+// dump's snapshot and compared after a restore. Method says how rows were hashed: "record"
+// (PostgreSQL's hash of the row value, fast) or "text" (the hash of the row's text, for tables
+// with a column type that has no hash function, such as json).
 type TableSum struct {
-	Rows int64  `json:"rows"`
-	Sum  string `json:"sum"`
+	Rows   int64  `json:"rows"`
+	Sum    string `json:"sum"`
+	Method string `json:"method"`
+}
+
+// rowHashes are the ways a row is hashed, fastest first. The sum of 64-bit hashes is exact
+// (numeric) and does not depend on row order.
+var rowHashes = []struct{ method, expr string }{
+	{"record", "hash_record_extended(t, 0)"},
+	{"text", "hashtextextended(t::text, 0)"},
 }
 
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
-// tableSums checksums every ordinary table outside PostgreSQL's own schemas.
-func tableSums(ctx context.Context, q querier) (map[string]TableSum, error) {
+// tableSums checksums every ordinary table outside PostgreSQL's own schemas; methods, when
+// given, are the ones the backup used.
+func tableSums(ctx context.Context, q querier, methods map[string]TableSum) (map[string]TableSum, error) {
 	rows, err := q.Query(ctx, `SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%' ORDER BY 1`)
 	if err != nil {
@@ -85,15 +97,38 @@ func tableSums(ctx context.Context, q querier) (map[string]TableSum, error) {
 	}
 	sums := make(map[string]TableSum, len(tables))
 	for _, t := range tables {
-		var s TableSum
-		// The sum of 64-bit row hashes is exact (numeric) and does not depend on row order.
-		err := q.QueryRow(ctx, "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text FROM "+t+" t").Scan(&s.Rows, &s.Sum)
+		s, err := tableSum(ctx, q, t, methods[t].Method)
 		if err != nil {
 			return nil, fmt.Errorf("checksumming %s: %w", t, err)
 		}
 		sums[t] = s
 	}
 	return sums, nil
+}
+
+// tableSum tries each row hash (or only method) in a savepoint: a type without a hash function
+// fails the statement, which would otherwise end the snapshot's transaction.
+func tableSum(ctx context.Context, q querier, table, method string) (TableSum, error) {
+	var lastErr error
+	for _, h := range rowHashes {
+		if method != "" && h.method != method {
+			continue
+		}
+		sub, err := q.Begin(ctx)
+		if err != nil {
+			return TableSum{}, err
+		}
+		s := TableSum{Method: h.method}
+		err = sub.QueryRow(ctx, "SELECT count(*), coalesce(sum("+h.expr+"), 0)::text FROM "+table+" t").Scan(&s.Rows, &s.Sum)
+		if err == nil {
+			return s, sub.Commit(ctx)
+		}
+		lastErr = err
+		if rerr := sub.Rollback(ctx); rerr != nil {
+			return TableSum{}, rerr
+		}
+	}
+	return TableSum{}, lastErr
 }
 
 // Dump writes the database with pg_dump's custom format (uncompressed: the set compresses) from
@@ -122,11 +157,42 @@ func (d Database) Dump(ctx context.Context, w io.Writer) (Facts, error) {
 		return d.run(gctx, nil, w, "pg_dump", "--format=custom", "--compress=0", "--snapshot="+snapshot, "--no-password")
 	})
 	g.Go(func() error {
-		sums, err := tableSums(gctx, tx)
+		sums, err := tableSums(gctx, tx, nil)
 		facts.Tables = sums
 		return err
 	})
 	return facts, g.Wait()
+}
+
+// NewScratch returns a Scratch that makes databases on the server of adminURL (a role that may
+// create databases) and drops them afterwards.
+func NewScratch(adminURL string) Scratch {
+	return func(ctx context.Context) (Database, func(), error) {
+		cfg, err := pgx.ParseConfig(adminURL)
+		if err != nil {
+			return Database{}, nil, fmt.Errorf("--database-url is not a PostgreSQL URL")
+		}
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			return Database{}, nil, fmt.Errorf("connecting to %s as %s for a scratch database: %w", cfg.Host, cfg.User, unwrapConnect(err))
+		}
+		name := "resimate_verify_" + strings.ReplaceAll(NewID(time.Now()), "-", "_")
+		name = strings.ToLower(name)
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+			conn.Close(ctx)
+			return Database{}, nil, fmt.Errorf("creating scratch database %s: %w", name, err)
+		}
+		drop := func() {
+			bg := context.WithoutCancel(ctx)
+			_, _ = conn.Exec(bg, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+			conn.Close(bg)
+		}
+		sslmode := ""
+		if cfg.TLSConfig == nil {
+			sslmode = "disable"
+		}
+		return Database{Host: cfg.Host, Port: int(cfg.Port), User: cfg.User, Password: cfg.Password, Name: name, SSLMode: sslmode}, drop, nil
+	}
 }
 
 // IsEmpty reports whether the database holds no table of its own.
@@ -159,7 +225,7 @@ func (d Database) Restore(ctx context.Context, r io.Reader, want map[string]Tabl
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	got, err := tableSums(ctx, conn)
+	got, err := tableSums(ctx, conn, want)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,9 @@ type InspectOptions struct {
 	Keys   KeyOptions
 	ID     string
 	Output string
+	// Deep restores the databases into scratch databases on DatabaseURL's server (verify).
+	Deep        bool
+	DatabaseURL string
 }
 
 // NewCmdList returns `resimatectl backup list`; runF replaces the run function in tests.
@@ -163,15 +166,25 @@ func NewCmdVerify(f *cmdutil.Factory, runF func(context.Context, *InspectOptions
 		Short: "Decrypt every part of a set and check it against the manifest",
 		Long: `Read the whole set: the manifest against its completion marker and its sealed copy, then
 every part decrypted end to end (age authenticates each chunk) and checked against the SHA-256
-of its stored bytes and of its content. Exit status 1 on any integrity failure.`,
+of its stored bytes and of its content. With --deep, each database part is also restored into
+a scratch database (on the server of --database-url, a role that may create databases; dropped
+afterwards) and every table's row count and checksum compared with those recorded in the
+backup's snapshot. Exit status 1 on any integrity failure.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.ID = args[0]
+			if opts.Deep && opts.DatabaseURL == "" {
+				return cmdutil.FlagErrorf("--deep needs --database-url (or RESIMATE_DATABASE_URL): the server the scratch databases are made on")
+			}
+			f.Redactor.RegisterURLPassword(opts.DatabaseURL)
 			return inspect(cmd.Context(), opts, runF, runVerify)
 		},
 	}
 	addStoreFlag(cmd, &opts.Store)
 	addKeyFlags(cmd, &opts.Keys)
+	cmd.Flags().BoolVar(&opts.Deep, "deep", false, "Also restore the databases into scratch databases and compare table checksums")
+	cmd.Flags().StringVar(&opts.DatabaseURL, "database-url", "", "PostgreSQL URL of a role that may create databases, for --deep (also RESIMATE_DATABASE_URL)")
+	cmdutil.MarkSecret(cmd, "database-url")
 	cmdutil.AddOutputFlag(cmd, &opts.Output)
 	return cmd
 }
@@ -193,7 +206,11 @@ func runVerify(ctx context.Context, opts *InspectOptions) error {
 		return err
 	}
 	defer store.Close()
-	_, err = backup.Verify(ctx, store, opts.ID, keys, progress(opts.IO))
+	if opts.Deep {
+		_, err = backup.VerifyDeep(ctx, store, opts.ID, keys, backup.NewScratch(opts.DatabaseURL), progress(opts.IO))
+	} else {
+		_, err = backup.Verify(ctx, store, opts.ID, keys, progress(opts.IO))
+	}
 	if ierr := cmdutil.Interrupted(ctx); ierr != nil {
 		return ierr
 	}
