@@ -86,9 +86,13 @@ type Part struct {
 
 // DatabasePart is a database dumped by pg_dump and restored by pg_restore.
 func DatabasePart(name string, d Database) Part {
+	target := fmt.Sprintf("database %s on %s:%d", d.Name, d.Host, d.Port)
+	if d.Via != "" {
+		target = fmt.Sprintf("database %s through %s", d.Name, d.Via)
+	}
 	return Part{
 		Name:    name,
-		Target:  fmt.Sprintf("database %s on %s:%d", d.Name, d.Host, d.Port),
+		Target:  target,
 		Dump:    d.Dump,
 		IsEmpty: d.IsEmpty,
 		Restore: func(ctx context.Context, r io.Reader, rec PartRecord) error { return d.Restore(ctx, r, rec.Tables) },
@@ -263,8 +267,9 @@ type RestoreOptions struct {
 	Progress  func(format string, args ...any)
 }
 
-// Restore checks the whole set first (manifest and every chosen part, decrypted end to end),
-// refuses non-empty targets unless told to replace them, and only then restores each part.
+// Restore checks the whole set first (the manifest against its sealed copy, every chosen part's
+// stored bytes against their SHA-256), refuses non-empty targets unless told to replace them,
+// and only then restores each part, decrypting it on the way.
 // A database part is restored in one transaction, so a failure leaves it as it was.
 func Restore(ctx context.Context, s *Store, id string, o RestoreOptions) (*Manifest, error) {
 	m, err := s.sealedManifest(ctx, id, o.Keys)
@@ -277,7 +282,7 @@ func Restore(ctx context.Context, s *Store, id string, o RestoreOptions) (*Manif
 		if !ok {
 			return m, fmt.Errorf("set %s has no part %s", id, p.Name)
 		}
-		if err := get(ctx, s.Bucket, rec.Object, o.Keys, plain, drain); err != nil {
+		if err := checkStored(ctx, s.Bucket, rec.Object); err != nil {
 			return m, err
 		}
 		empty, err := p.IsEmpty(ctx)

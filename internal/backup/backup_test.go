@@ -2,6 +2,7 @@ package backup_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -116,6 +117,11 @@ func TestDatabaseSnapshotRoundTrip(t *testing.T) {
 
 	_, err = backup.Verify(ctx, store, m.ID, keys, nil)
 	require.NoError(t, err)
+	var deep []string
+	_, err = backup.VerifyDeep(ctx, store, m.ID, keys, backup.NewScratch(testenv.Require(t, testenv.Postgres).DatabaseURL),
+		func(format string, args ...any) { deep = append(deep, fmt.Sprintf(format, args...)) })
+	require.NoError(t, err)
+	assert.Contains(t, deep, "db: restored into a scratch database, 4 tables match their checksums")
 
 	// Damage the database, then restore over it.
 	_, err = pool.Exec(ctx, "DELETE FROM tenant_acme.models WHERE id % 2 = 0; DROP TABLE public.schema_migrations; UPDATE tenant_acme.raw_events SET doc = '{}'")

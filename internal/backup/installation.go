@@ -31,6 +31,7 @@ type Installation struct {
 	Vault      *Vault
 	VaultForce bool
 	forwards   []*kube.Forward
+	primaryPod string
 }
 
 // Close ends the port-forwards the parts opened.
@@ -87,38 +88,39 @@ func (in *Installation) database(ctx context.Context, part string) (Database, er
 		d.Port, err = strconv.Atoi(in.value("postgres", "external", "port"))
 		return d, err
 	}
-	host, port, err := in.primary(ctx)
+	host, port, pod, err := in.primary(ctx)
 	if err != nil {
 		return Database{}, err
 	}
 	// The port-forward runs inside the API server's TLS connection; the server's own TLS is
 	// used when it offers it.
-	d.Host, d.Port, d.SSLMode = host, port, "prefer"
+	d.Host, d.Port, d.SSLMode, d.Via = host, port, "prefer", "a port-forward to pod "+in.Namespace+"/"+pod
 	return d, nil
 }
 
 // primary opens (once) a port-forward to the CloudNativePG cluster's primary instance.
-func (in *Installation) primary(ctx context.Context) (string, int, error) {
+func (in *Installation) primary(ctx context.Context) (host string, port int, pod string, err error) {
 	if len(in.forwards) == 0 {
 		cluster := in.Release + "-postgres"
 		pods, err := in.Kube.Kube.CoreV1().Pods(in.Namespace).List(ctx, metav1.ListOptions{
 			LabelSelector: "cnpg.io/cluster=" + cluster + ",cnpg.io/instanceRole=primary"})
 		if err != nil {
-			return "", 0, err
+			return "", 0, "", err
 		}
 		if len(pods.Items) == 0 {
-			return "", 0, fmt.Errorf("no primary instance of PostgreSQL cluster %s in %s (pods labelled cnpg.io/instanceRole=primary)", cluster, in.Namespace)
+			return "", 0, "", fmt.Errorf("no primary instance of PostgreSQL cluster %s in %s (pods labelled cnpg.io/instanceRole=primary)", cluster, in.Namespace)
 		}
-		fw, err := kube.PortForward(ctx, in.Kube.Config, in.Namespace, pods.Items[0].Name, 5432)
+		in.primaryPod = pods.Items[0].Name
+		fw, err := kube.PortForward(ctx, in.Kube.Config, in.Namespace, in.primaryPod, 5432)
 		if err != nil {
-			return "", 0, err
+			return "", 0, "", err
 		}
 		in.forwards = append(in.forwards, fw)
 	}
-	host, port, err := net.SplitHostPort(in.forwards[0].Address)
+	host, p, err := net.SplitHostPort(in.forwards[0].Address)
 	if err != nil {
-		return "", 0, err
+		return "", 0, "", err
 	}
-	p, err := strconv.Atoi(port)
-	return host, p, err
+	port, err = strconv.Atoi(p)
+	return host, port, in.primaryPod, err
 }

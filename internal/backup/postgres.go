@@ -23,6 +23,8 @@ type Database struct {
 	Port           int
 	User, Password string // Password is a secret: passed to pg_dump in its environment, never argv
 	Name           string
+	// Via says how Host:Port leads to the server, when it is a port-forward's local end.
+	Via string
 }
 
 func (d Database) url() string {

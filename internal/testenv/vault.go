@@ -237,6 +237,12 @@ func (v *VaultPods) serviceAccountFiles(ctx context.Context, cs kubernetes.Inter
 }
 
 func portForward(ctx context.Context, t testing.TB, ns, pod string, port int) error {
+	return ForwardPodPort(ctx, t, ns, pod, 8200, port)
+}
+
+// ForwardPodPort makes kwok forward port podPort of simulated pod ns/pod to a local process on
+// localPort, so that port-forwards through the API server reach it as on a real cluster.
+func ForwardPodPort(ctx context.Context, t testing.TB, ns, pod string, podPort, localPort int) error {
 	dyn, err := dynamic.NewForConfig(RestConfig(t))
 	if err != nil {
 		return err
@@ -245,7 +251,7 @@ func portForward(ctx context.Context, t testing.TB, ns, pod string, port int) er
 		"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "PortForward",
 		"metadata": map[string]any{"name": pod, "namespace": ns},
 		"spec": map[string]any{"forwards": []any{map[string]any{
-			"ports": []any{int64(8200)}, "target": map[string]any{"port": int64(port), "address": "127.0.0.1"}}}},
+			"ports": []any{int64(podPort)}, "target": map[string]any{"port": int64(localPort), "address": "127.0.0.1"}}}},
 	}}
 	_, err = dyn.Resource(portForwards).Namespace(ns).Create(ctx, pf, metav1.CreateOptions{})
 	return err

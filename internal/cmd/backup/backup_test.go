@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +43,12 @@ type site struct {
 	chartArgs []string
 }
 
-func newSite(t *testing.T) *site {
+func newSite(t *testing.T) *site { return newSiteIn(t, "external") }
+
+// newSiteIn makes a site whose PostgreSQL is "external" (reached directly) or "operator": a
+// simulated CloudNativePG primary pod whose port 5432 kwok forwards to the test PostgreSQL, so
+// that the backup reaches it through the API server's port-forward.
+func newSiteIn(t *testing.T, mode string) *site {
 	e := testenv.Require(t, testenv.Kubernetes, testenv.Postgres)
 	testenv.EnsureCRDs(t, testenv.CRDsCNPG, testenv.CRDsPrometheus)
 	ctx := context.Background()
@@ -78,11 +84,18 @@ func newSite(t *testing.T) *site {
 	appDB, idsDB := "dapp"+suffix, "dkratos"+suffix
 	s.chartArgs = []string{"--profile", "local", "-n", s.ns, "--set", "global.domain=localhost",
 		"--skip-upstream", "--offline", "--ignore-checks", "smtp,postgres-external", "--timeout", "2m", "--vault-init", "manual",
-		"--set", "postgres.mode=external", "--set", "postgres.external.host=" + server.Hostname(), "--set", "postgres.external.port=" + server.Port(),
-		"--set", "postgres.external.sslmode=disable", "--set", "postgres.database=" + appDB, "--set", "postgres.kratosDatabase=" + idsDB,
-		"--set", "global.tenant=acme"}
+		"--set", "postgres.mode=" + mode, "--set", "postgres.database=" + appDB, "--set", "postgres.kratosDatabase=" + idsDB, "--set", "global.tenant=acme"}
+	if mode == "external" {
+		s.chartArgs = append(s.chartArgs, "--set", "postgres.external.host="+server.Hostname(), "--set", "postgres.external.port="+server.Port(),
+			"--set", "postgres.external.sslmode=disable")
+	}
 	r := testenv.Run(t, e.Kubeconfig, nil, append([]string{"install"}, s.chartArgs...)...)
 	require.Equal(t, 0, r.Code, r.Stderr)
+	if mode == "operator" {
+		port, err := strconv.Atoi(server.Port())
+		require.NoError(t, err)
+		s.simulatePrimary(port)
+	}
 
 	_, err = s.app.Exec(ctx, `CREATE SCHEMA tenant_acme;
 		CREATE TABLE tenant_acme.campaigns (id bigint PRIMARY KEY, subject text NOT NULL);
@@ -120,6 +133,27 @@ func newSite(t *testing.T) *site {
 	require.NoError(t, os.WriteFile(s.identity, []byte(id.String()+"\n"), 0o600))
 	s.bucket = testenv.S3Bucket(t)
 	return s
+}
+
+// simulatePrimary makes the CloudNativePG cluster's primary pod, which no operator runs here,
+// on a kwok node, and has kwok forward its port 5432 to the local PostgreSQL.
+func (s *site) simulatePrimary(localPort int) {
+	ctx := context.Background()
+	cs := testenv.Clientset(s.t)
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	require.NoError(s.t, err)
+	require.NotEmpty(s.t, nodes.Items)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "resimate-postgres-1", Namespace: s.ns,
+		Labels: map[string]string{"cnpg.io/cluster": "resimate-postgres", "cnpg.io/instanceRole": "primary"}},
+		Spec: corev1.PodSpec{NodeName: nodes.Items[0].Name, Containers: []corev1.Container{{Name: "postgres", Image: "postgres:17",
+			Ports: []corev1.ContainerPort{{ContainerPort: 5432}}}}}}
+	_, err = cs.CoreV1().Pods(s.ns).Create(ctx, pod, metav1.CreateOptions{})
+	require.NoError(s.t, err)
+	testenv.Eventually(s.t, 60*time.Second, "the primary pod running", func() (bool, error) {
+		p, err := cs.CoreV1().Pods(s.ns).Get(ctx, pod.Name, metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning, err
+	})
+	require.NoError(s.t, testenv.ForwardPodPort(ctx, s.t, s.ns, pod.Name, 5432, localPort))
 }
 
 // run runs resimatectl with the store's environment.
@@ -332,4 +366,23 @@ func TestScheduleRunsWithNarrowRights(t *testing.T) {
 		"--as-group", "system:serviceaccounts", "--as-group", "system:serviceaccounts:"+s.ns)
 	require.Equal(t, 0, r.Code, r.Stderr)
 	assert.Contains(t, r.Stdout, "complete")
+}
+
+// In operator mode the databases are reached through a port-forward to the CloudNativePG
+// primary, through the API server, as on a real cluster: a backup and a restore go that way.
+func TestOperatorModeThroughPortForward(t *testing.T) {
+	t.Parallel()
+	s := newSiteIn(t, "operator")
+	r := s.create("--parts", "db,identities", "-o", "json")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	var m backup.Manifest
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &m))
+	db, _ := m.Part("db")
+	assert.Equal(t, int64(2000), db.Tables["tenant_acme.campaigns"].Rows)
+	_, err := s.app.Exec(context.Background(), "DELETE FROM tenant_acme.campaigns")
+	require.NoError(t, err)
+	r = s.restore(m.ID, "--parts", "db", "--yes", "--overwrite")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Contains(t, r.Stdout, "through a port-forward to pod "+s.ns+"/resimate-postgres-1")
+	assert.Equal(t, 2000, s.count(s.app, "tenant_acme.campaigns"))
 }
