@@ -99,6 +99,18 @@ func DatabasePart(name string, d Database) Part {
 	}
 }
 
+// ClusterPart is the release's cluster state: restored into a namespace where it is not yet
+// installed, before the install that the values file it writes is for.
+func ClusterPart(c Cluster) Part {
+	return Part{
+		Name:    "cluster",
+		Target:  fmt.Sprintf("release %s's Secrets in namespace %s, and its values into %s", c.Release, c.Namespace, c.ValuesFile),
+		Dump:    c.Dump,
+		IsEmpty: c.IsEmpty,
+		Restore: c.Restore,
+	}
+}
+
 // VaultPart is Vault's Raft snapshot. Its target is never empty: a Vault always has a state,
 // which the restore replaces.
 func VaultPart(v Vault, force bool) Part {

@@ -13,17 +13,17 @@ import (
 	"github.com/resimate/resimatectl/internal/secrets"
 )
 
-// PartNames are the parts a set can hold, in the order a restore applies them: the
-// application's database, the identities (Kratos' database), Vault.
-var PartNames = []string{"db", "identities", "vault"}
+// PartNames are the parts a set can hold, in the order a restore applies them: the cluster
+// state, the application's database, the identities (Kratos' database), Vault.
+var PartNames = []string{"cluster", "db", "identities", "vault"}
 
 // Installation is one release, as a backup reads it and a restore writes it.
 type Installation struct {
 	Kube      *kube.Set
 	Namespace string
 	Release   string
-	// Values are the release's effective values.
-	Values map[string]any
+	// Values are the release's effective values; UserValues those given on top of the chart's.
+	Values, UserValues map[string]any
 	// Chart (name-version) and AppVersion of the release, for the manifest.
 	Chart, AppVersion string
 	// Vault is the Vault part's source and target; VaultForce installs a snapshot of another
@@ -60,13 +60,15 @@ func (in *Installation) Parts(ctx context.Context, names []string) ([]Part, erro
 				return nil, err
 			}
 			out = append(out, DatabasePart(name, d))
+		case "cluster":
+			out = append(out, ClusterPart(Cluster{Kube: in.Kube.Kube, Namespace: in.Namespace, Release: in.Release, Values: in.UserValues, Chart: in.Chart}))
 		case "vault":
 			if in.Vault == nil {
 				return nil, fmt.Errorf("part vault: no Vault client")
 			}
 			out = append(out, VaultPart(*in.Vault, in.VaultForce))
 		default:
-			return nil, fmt.Errorf("unknown part %q (parts: db, identities, vault)", name)
+			return nil, fmt.Errorf("unknown part %q (parts: cluster, db, identities, vault)", name)
 		}
 	}
 	return out, nil

@@ -63,10 +63,10 @@ func (s Schedule) Objects() []runtime.Object {
 }
 
 func (s Schedule) cronJob() *batchv1.CronJob {
-	create := []string{"backup", "create", "-n", s.Namespace, "--release", s.Release, "--to", s.Store, "--parts", "db,identities"}
+	create := []string{"backup", "create", "-n", s.Namespace, "--release", s.Release, "--to", s.Store, "--parts", "cluster,db,identities"}
 	var env []corev1.EnvVar
 	if s.VaultTokenSecret != "" {
-		create[len(create)-1] = "db,identities,vault"
+		create[len(create)-1] = "cluster,db,identities,vault"
 		env = append(env, corev1.EnvVar{Name: "VAULT_TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: s.VaultTokenSecret}, Key: "token"}}})
 	}

@@ -156,6 +156,13 @@ func (s *site) simulatePrimary(localPort int) {
 	require.NoError(s.t, testenv.ForwardPodPort(ctx, s.t, s.ns, pod.Name, 5432, localPort))
 }
 
+// password is the application database's password, which nothing may print.
+func (s *site) password() string {
+	sec, err := testenv.Clientset(s.t).CoreV1().Secrets(s.ns).Get(context.Background(), "resimate-db-app", metav1.GetOptions{})
+	require.NoError(s.t, err)
+	return string(sec.Data["password"])
+}
+
 // run runs resimatectl with the store's environment.
 func (s *site) run(args ...string) testenv.Result {
 	s.t.Helper()
@@ -194,17 +201,17 @@ func TestBackupCycle(t *testing.T) {
 	require.Equal(t, 0, r.Code, r.Stderr)
 	var m backup.Manifest
 	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &m))
-	require.Len(t, m.Parts, 3)
+	require.Len(t, m.Parts, 4)
 	assert.Equal(t, []string{"age1" + s.recipient[4:]}, m.Recipients)
 	db, _ := m.Part("db")
 	assert.Equal(t, int64(2000), db.Tables["tenant_acme.campaigns"].Rows)
 	ids, _ := m.Part("identities")
 	assert.Equal(t, int64(300), ids.Tables["public.identities"].Rows)
-	assert.NotContains(t, r.Stdout+r.Stderr, "pw", "no password printed")
+	assert.NotContains(t, r.Stdout+r.Stderr, s.password(), "no password printed")
 
 	r = s.run("backup", "list", "--store", s.bucket.URL)
 	require.Equal(t, 0, r.Code, r.Stderr)
-	assert.Regexp(t, m.ID+` +complete +`+s.ns+`/resimate +db,identities,vault `, r.Stdout)
+	assert.Regexp(t, m.ID+` +complete +`+s.ns+`/resimate +cluster,db,identities,vault `, r.Stdout)
 	r = s.run("backup", "describe", m.ID, "--store", s.bucket.URL)
 	require.Equal(t, 0, r.Code, r.Stderr)
 	for _, p := range m.Parts {
@@ -316,7 +323,7 @@ func TestUpgradeTakesABackupFirst(t *testing.T) {
 	require.Len(t, sets, 2)
 	for _, e := range sets {
 		assert.True(t, e.Complete)
-		assert.Len(t, e.Manifest.Parts, 3, "Vault is in the backup when a token is given")
+		assert.Len(t, e.Manifest.Parts, 4, "Vault is in the backup when a token is given")
 	}
 }
 
@@ -362,7 +369,7 @@ func TestScheduleRunsWithNarrowRights(t *testing.T) {
 	}
 
 	// What the CronJob runs, as its ServiceAccount.
-	r = s.run("backup", "create", "-n", s.ns, "--to", s.bucket.URL, "-r", s.recipient, "--parts", "db,identities", "--as", sa,
+	r = s.run("backup", "create", "-n", s.ns, "--to", s.bucket.URL, "-r", s.recipient, "--parts", "cluster,db,identities", "--as", sa,
 		"--as-group", "system:serviceaccounts", "--as-group", "system:serviceaccounts:"+s.ns)
 	require.Equal(t, 0, r.Code, r.Stderr)
 	assert.Contains(t, r.Stdout, "complete")
@@ -385,4 +392,47 @@ func TestOperatorModeThroughPortForward(t *testing.T) {
 	require.Equal(t, 0, r.Code, r.Stderr)
 	assert.Contains(t, r.Stdout, "through a port-forward to pod "+s.ns+"/resimate-postgres-1")
 	assert.Equal(t, 2000, s.count(s.app, "tenant_acme.campaigns"))
+}
+
+// The cluster part restores the release's Secrets into a new namespace and writes the values
+// that reinstall it there: install with them, and status says Ready.
+func TestClusterStateIntoNewNamespace(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	r := s.create("--parts", "cluster", "-o", "json")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	var m backup.Manifest
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &m))
+	assert.NotContains(t, r.Stdout+r.Stderr, s.password(), "no password printed")
+
+	target := testenv.Namespace(t, nil)
+	values := filepath.Join(t.TempDir(), "values.yaml")
+	r = s.restore(m.ID, "--parts", "cluster", "--into-namespace", target, "--values-file", values, "--yes")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Contains(t, r.Stdout, "resimatectl install --profile local -n "+target+" --release resimate -f "+values)
+	st, err := os.Stat(values)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	ctx := context.Background()
+	cs := testenv.Clientset(t)
+	for _, name := range []string{"resimate-db-app", "resimate-db-kratos", "resimate-kratos"} {
+		orig, err := cs.CoreV1().Secrets(s.ns).Get(ctx, name, metav1.GetOptions{})
+		require.NoError(t, err)
+		copied, err := cs.CoreV1().Secrets(target).Get(ctx, name, metav1.GetOptions{})
+		require.NoError(t, err, name)
+		assert.Equal(t, orig.Data, copied.Data, name)
+	}
+	r = s.restore(m.ID, "--parts", "cluster", "--into-namespace", target, "--values-file", values, "--yes")
+	assert.Equal(t, 1, r.Code, "a namespace that holds the Secrets is not overwritten unless told")
+
+	// The new installation's Vault runs for real, so that status can say Ready.
+	vault := append([]string{"--vault-init", "auto"}, testenv.NewVaultOperator(t, target, "resimate").Args()...)
+	r = s.run(append([]string{"install", "--profile", "local", "-n", target, "--release", "resimate", "-f", values, "--skip-upstream", "--offline",
+		"--ignore-checks", "smtp,postgres-external", "--timeout", "3m"}, vault...)...)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	r = s.run("status", "-n", target)
+	require.Equal(t, 0, r.Code, r.Stdout+r.Stderr)
+	written, err := os.ReadFile(values)
+	require.NoError(t, err)
+	assert.Contains(t, string(written), "tenant: acme", "the release's own values")
 }

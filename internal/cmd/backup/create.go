@@ -65,7 +65,7 @@ completion marker are written: an interrupted backup never looks complete.`,
 	addStoreFlag(cmd, &opts.Store, "to")
 	addInstallationFlags(cmd, &opts.Installation, "may take Raft snapshots (sudo on sys/storage/raft/snapshot)")
 	fl := cmd.Flags()
-	fl.StringSliceVar(&opts.Parts, "parts", nil, "Parts to back up: db, identities, vault (default all)")
+	fl.StringSliceVar(&opts.Parts, "parts", nil, "Parts to back up: cluster, db, identities, vault (default all)")
 	fl.StringArrayVarP(&opts.Recipients, "recipient", "r", nil, "age public key (age1…, age1pq1…), SSH public key, or a file of them, to encrypt to (repeatable)")
 	fl.StringVar(&opts.PassphraseFile, "passphrase-file", "", "Encrypt to the passphrase in this file instead of recipients")
 	fl.BoolVar(&opts.Insecure, "insecure-no-encryption", false, "Write the set unencrypted (compressed and checksummed only)")

@@ -23,10 +23,13 @@ type RestoreOptions struct {
 	Installation shared.BackupSource
 	ID           string
 	Parts        []string
-	Overwrite    bool
-	VaultForce   bool
-	DryRun       bool
-	Yes          bool
+	// IntoNamespace is where the cluster part is restored (default: the release's namespace).
+	IntoNamespace string
+	ValuesFile    string
+	Overwrite     bool
+	VaultForce    bool
+	DryRun        bool
+	Yes           bool
 }
 
 // NewCmdRestore returns `resimatectl backup restore`; runF replaces the run function in tests.
@@ -40,6 +43,10 @@ sealed copy, and every chosen part decrypted end to end against its SHA-256. A t
 holds data is refused unless --overwrite is given. Each database is restored in one
 transaction (nothing of a failed restore stays), then its tables' checksums are compared with
 those recorded in the backup's snapshot.
+
+The cluster part (--parts cluster, on its own) recreates the release's generated Secrets in
+--into-namespace and writes the values to reinstall it with (--values-file); it prints the
+install command, after which the data parts are restored into the new installation.
 
 Vault's snapshot replaces Vault's whole state. Afterwards Vault opens only with the unseal keys
 of the cluster the snapshot was taken from; --vault-force installs a snapshot of another Vault
@@ -58,6 +65,15 @@ cluster. On a terminal restore asks first; otherwise --yes is required.`,
 			if err := opts.Installation.Complete(f); err != nil {
 				return err
 			}
+			if opts.IntoNamespace != "" {
+				opts.Installation.Namespace = opts.IntoNamespace
+			}
+			if slices.Contains(opts.Parts, "cluster") && len(opts.Parts) > 1 {
+				return cmdutil.FlagErrorf("--parts cluster is restored on its own: restore it, install with the values file it writes, then restore the other parts")
+			}
+			if opts.ValuesFile == "" {
+				opts.ValuesFile = opts.Installation.Namespace + "-" + opts.Installation.Release + "-values.yaml"
+			}
 			if !opts.Yes && !opts.DryRun && !opts.IO.CanPrompt() {
 				return cmdutil.FlagErrorf("not on a terminal: add --yes to restore, or --dry-run to see the plan")
 			}
@@ -71,7 +87,9 @@ cluster. On a terminal restore asks first; otherwise --yes is required.`,
 	addKeyFlags(cmd, &opts.Keys)
 	addInstallationFlags(cmd, &opts.Installation, "may install Raft snapshots (sudo on sys/storage/raft/snapshot)")
 	fl := cmd.Flags()
-	fl.StringSliceVar(&opts.Parts, "parts", nil, "Parts to restore: db, identities, vault (default every part the set holds)")
+	fl.StringSliceVar(&opts.Parts, "parts", nil, "Parts to restore: cluster (on its own), or db, identities, vault (default every data part the set holds)")
+	fl.StringVar(&opts.IntoNamespace, "into-namespace", "", "Namespace to restore into (default: the release's, -n)")
+	fl.StringVar(&opts.ValuesFile, "values-file", "", "Where the cluster part's values are written (default <namespace>-<release>-values.yaml)")
 	fl.BoolVar(&opts.Overwrite, "overwrite", false, "Replace what the targets hold")
 	fl.BoolVar(&opts.VaultForce, "vault-force", false, "Install a Vault snapshot taken from another Vault cluster")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "Print the plan and change nothing")
@@ -97,7 +115,7 @@ func runRestore(ctx context.Context, opts *RestoreOptions) error {
 	names := opts.Parts
 	if len(names) == 0 {
 		for _, p := range backup.PartNames {
-			if _, ok := m.Part(p); ok {
+			if _, ok := m.Part(p); ok && p != "cluster" {
 				names = append(names, p)
 			}
 		}
@@ -107,16 +125,11 @@ func runRestore(ctx context.Context, opts *RestoreOptions) error {
 			return fmt.Errorf("set %s has no part %s (it holds %s)", m.ID, n, partNames(m))
 		}
 	}
-	in, done, err := opts.Installation.Open(ctx, opts.Factory, names)
+	parts, done, err := restoreParts(ctx, opts, m, names)
 	if err != nil {
 		return err
 	}
 	defer done()
-	in.VaultForce = opts.VaultForce
-	parts, err := in.Parts(ctx, names)
-	if err != nil {
-		return err
-	}
 	refused, err := printPlan(ctx, opts, m, parts)
 	if err != nil {
 		return err
@@ -138,7 +151,7 @@ func runRestore(ctx context.Context, opts *RestoreOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(opts.IO.Out, "Restored %s from set %s into %s/%s.\n", joinNames(parts), m.ID, in.Namespace, in.Release)
+	fmt.Fprintf(opts.IO.Out, "Restored %s from set %s into %s/%s.\n", joinNames(parts), m.ID, opts.Installation.Namespace, opts.Installation.Release)
 	if slices.ContainsFunc(parts, func(p backup.Part) bool { return p.Name == "vault" }) {
 		fmt.Fprintln(opts.IO.Out, "Vault now holds the snapshot's state: unseal it with the keys of the cluster the snapshot came from (resimatectl vault unseal).")
 	}
@@ -172,4 +185,42 @@ func joinNames(parts []backup.Part) string {
 		names[i] = p.Name
 	}
 	return fmt.Sprint(names)
+}
+
+// restoreParts are the parts restored: the cluster part needs no installed release (it comes
+// before the install); the others are the installed release's.
+func restoreParts(ctx context.Context, opts *RestoreOptions, m *backup.Manifest, names []string) ([]backup.Part, func(), error) {
+	in := &opts.Installation
+	if slices.Equal(names, []string{"cluster"}) {
+		set, err := opts.Factory.Kube.Get()
+		if err != nil {
+			return nil, nil, err
+		}
+		c := backup.Cluster{Kube: set.Kube, Namespace: in.Namespace, Release: in.Release, ValuesFile: opts.ValuesFile,
+			Restored: func(st *backup.ClusterState) { printReinstall(opts, m, st) }}
+		return []backup.Part{backup.ClusterPart(c)}, func() {}, nil
+	}
+	target, done, err := in.Open(ctx, opts.Factory, names)
+	if err != nil {
+		return nil, nil, err
+	}
+	target.VaultForce = opts.VaultForce
+	parts, err := target.Parts(ctx, names)
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	return parts, done, nil
+}
+
+// printReinstall says how the restored cluster state becomes an installation again.
+func printReinstall(opts *RestoreOptions, m *backup.Manifest, st *backup.ClusterState) {
+	in := opts.Installation
+	profile := st.Profile
+	if profile == "" {
+		profile = "<profile>"
+	}
+	fmt.Fprintf(opts.IO.Out, "Release %s (chart %s, profile %s) can now be reinstalled into %s with the values in %s:\n", st.Release, st.Chart, profile, in.Namespace, opts.ValuesFile)
+	fmt.Fprintf(opts.IO.Out, "  resimatectl install --profile %s -n %s --release %s -f %s\n", profile, in.Namespace, st.Release, opts.ValuesFile)
+	fmt.Fprintf(opts.IO.Out, "then its data:\n  resimatectl backup restore %s --store %s -n %s --release %s --overwrite\n", m.ID, opts.Store.URL, in.Namespace, st.Release)
 }

@@ -43,11 +43,14 @@ func (o *BackupSource) Open(ctx context.Context, f *cmdutil.Factory, parts []str
 	if err != nil {
 		return nil, nil, fmt.Errorf("release %s in %s: %w", o.Release, o.Namespace, err)
 	}
+	if rel == nil {
+		return nil, nil, fmt.Errorf("no release %s in namespace %s", o.Release, o.Namespace)
+	}
 	values, err := chartutil.CoalesceValues(rel.Chart, rel.Config)
 	if err != nil {
 		return nil, nil, err
 	}
-	in := &backup.Installation{Kube: set, Namespace: o.Namespace, Release: o.Release, Values: values}
+	in := &backup.Installation{Kube: set, Namespace: o.Namespace, Release: o.Release, Values: values, UserValues: rel.Config}
 	if md := rel.Chart.Metadata; md != nil {
 		in.Chart, in.AppVersion = md.Name+"-"+md.Version, md.AppVersion
 	}

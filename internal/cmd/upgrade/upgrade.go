@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -162,12 +163,12 @@ func completeBackup(f *cmdutil.Factory, opts *Options) error {
 	return nil
 }
 
-// parts are the databases, and Vault when a token is at hand.
+// parts are every part, but Vault only when a token is at hand.
 func (b *PreUpgradeBackup) parts() []string {
 	if b.Source.Vault.TokenFile != "" || os.Getenv("VAULT_TOKEN") != "" {
 		return backup.PartNames
 	}
-	return []string{"db", "identities"}
+	return slices.DeleteFunc(slices.Clone(backup.PartNames), func(p string) bool { return p == "vault" })
 }
 
 func runApply(ctx context.Context, opts *Options) error {
