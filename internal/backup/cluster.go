@@ -22,13 +22,13 @@ import (
 // install record, and the Secrets resimatectl generated for it (the database logins the
 // restored databases expect, Kratos' cookie and cipher secrets).
 type ClusterState struct {
-	Release      string            `json:"release"`
-	Namespace    string            `json:"namespace"`
-	Chart        string            `json:"chart"`
-	Profile      string            `json:"profile"`
-	Values       map[string]any    `json:"values"`
-	Record       *record.Record    `json:"record,omitempty"`
-	Secrets      []corev1.Secret   `json:"secrets"`
+	Release   string          `json:"release"`
+	Namespace string          `json:"namespace"`
+	Chart     string          `json:"chart"`
+	Profile   string          `json:"profile"`
+	Values    map[string]any  `json:"values"`
+	Record    *record.Record  `json:"record,omitempty"`
+	Secrets   []corev1.Secret `json:"secrets"`
 }
 
 // Cluster is the cluster part of one release: read from its namespace, restored into Target's.
