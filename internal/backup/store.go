@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
 	// The stores a backup can go to, each registered under its URL scheme.
 	_ "gocloud.dev/blob/azureblob"
 	_ "gocloud.dev/blob/fileblob"
@@ -126,6 +127,9 @@ var errIncomplete = errors.New("incomplete")
 // manifest reads a complete set's manifest, checked against the SHA-256 its marker holds.
 func (s *Store) manifest(ctx context.Context, id string) (*Manifest, error) {
 	marker, err := s.Bucket.ReadAll(ctx, id+"/"+completeKey)
+	if err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		return nil, storeError("reading", id+"/"+completeKey, err)
+	}
 	if err != nil {
 		if s.exists(ctx, id) {
 			return nil, fmt.Errorf("set %s is %w: the backup that wrote it did not finish", id, errIncomplete)
@@ -203,7 +207,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := validID(id); err != nil {
 		return err
 	}
-	if err := s.Bucket.Delete(ctx, id+"/"+completeKey); err != nil && !errors.Is(storeError("", "", err), ErrNotFound) {
+	if err := s.Bucket.Delete(ctx, id+"/"+completeKey); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 		return fmt.Errorf("deleting %s: %w", id, err)
 	}
 	it := s.Bucket.List(&blob.ListOptions{Prefix: id + "/"})

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/resimate/resimatectl/internal/backup"
 	"github.com/resimate/resimatectl/internal/cmd/shared"
@@ -66,6 +67,9 @@ cluster. On a terminal restore asks first; otherwise --yes is required.`,
 				return err
 			}
 			if opts.IntoNamespace != "" {
+				if errs := validation.IsDNS1123Label(opts.IntoNamespace); len(errs) > 0 {
+					return cmdutil.FlagErrorf("--into-namespace %q: %s", opts.IntoNamespace, errs[0])
+				}
 				opts.Installation.Namespace = opts.IntoNamespace
 			}
 			if slices.Contains(opts.Parts, "cluster") && len(opts.Parts) > 1 {
