@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -188,7 +189,7 @@ func joinNames(parts []backup.Part) string {
 	for i, p := range parts {
 		names[i] = p.Name
 	}
-	return fmt.Sprint(names)
+	return strings.Join(names, ", ")
 }
 
 // restoreParts are the parts restored: the cluster part needs no installed release (it comes
