@@ -93,7 +93,7 @@ type Entry struct {
 // is listed as incomplete: an interrupted backup, never to be restored.
 func (s *Store) List(ctx context.Context) ([]Entry, error) {
 	it := s.Bucket.List(&blob.ListOptions{Delimiter: "/"})
-	var out []Entry
+	out := []Entry{} // an empty store lists as [], not null
 	for {
 		obj, err := it.Next(ctx)
 		if errors.Is(err, io.EOF) {

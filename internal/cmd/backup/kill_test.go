@@ -94,3 +94,23 @@ func TestBackupSurvivesKill(t *testing.T) {
 	assert.Equal(t, 500000, s.count(s.app, "tenant_acme.events"))
 	assert.Equal(t, 2, s.count(s.app, "public.resimate_migrations"))
 }
+
+// Ctrl-C (SIGINT) while pg_dump copies: exit 130, and the interrupted backup removed what it had
+// written, so the store holds no set at all.
+func TestBackupInterrupted(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	s.fillLarge()
+	cmd, out := s.start("backup", "create", "-n", s.ns, "--to", s.bucket.URL, "-r", s.recipient, "--parts", "db")
+	s.copying("TO stdout")
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, out.String())
+	assert.Equal(t, 130, exit.ExitCode(), out.String())
+	assert.Contains(t, out.String(), "interrupted")
+	s.gone()
+	r := s.run("backup", "list", "--store", s.bucket.URL, "-o", "json")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.JSONEq(t, "[]", r.Stdout, "nothing of the interrupted set is left")
+}

@@ -101,6 +101,9 @@ func runPrune(ctx context.Context, opts *PruneOptions) error {
 	} else if removed, err = backup.Prune(ctx, store, time.Now(), opts.Retention, opts.Stale); err != nil {
 		return err
 	}
+	if removed == nil {
+		removed = []backup.Entry{}
+	}
 	verb := "Removed"
 	if opts.DryRun {
 		verb = "Would remove"
