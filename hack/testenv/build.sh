@@ -33,13 +33,18 @@ build_etcd() {
   mv "$TESTENV_BIN/etcd-$ETCD_VERSION.tmp" "$TESTENV_BIN/etcd-$ETCD_VERSION"
 }
 
-build_kwok() {
-  have kwok "$KWOK_VERSION" && return
-  log "building kwok $KWOK_VERSION"
-  local tmp; tmp=$(mktemp -d)
-  GOBIN=$tmp go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-  mv "$tmp/kwok" "$TESTENV_BIN/kwok-$KWOK_VERSION"; rm -rf "$tmp"
+# go_install NAME VERSION PACKAGE: builds PACKAGE@VERSION from the module proxy into the cache
+# as NAME-VERSION, unless it is there.
+go_install() {
+  local name=$1 version=$2 pkg=$3 tmp
+  have "$name" "$version" && return
+  log "building $name $version"
+  tmp=$(mktemp -d)
+  GOBIN=$tmp go install -trimpath -ldflags "-s -w" "$pkg@$version"
+  mv "$tmp/$(basename "$pkg")" "$TESTENV_BIN/$name-$version"; rm -rf "$tmp"
 }
+
+build_kwok() { go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok; }
 
 build_kratos() {
   have kratos "$KRATOS_VERSION" && return
@@ -72,31 +77,13 @@ build_vault() {
 }
 
 # The helm CLI is only the reference for benchmarks (resimatectl itself uses the Helm SDK).
-build_helm() {
-  have helm "$HELM_VERSION" && return
-  log "building helm $HELM_VERSION"
-  local tmp; tmp=$(mktemp -d)
-  GOBIN=$tmp go install -trimpath -ldflags "-s -w" "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
-  mv "$tmp/helm" "$TESTENV_BIN/helm-$HELM_VERSION"; rm -rf "$tmp"
-}
+build_helm() { go_install helm "$HELM_VERSION" helm.sh/helm/v4/cmd/helm; }
 
 # An S3 server (its posix backend keeps objects in a folder), for the backup tests.
-build_versitygw() {
-  have versitygw "$VERSITYGW_VERSION" && return
-  log "building versitygw $VERSITYGW_VERSION"
-  local tmp; tmp=$(mktemp -d)
-  GOBIN=$tmp go install -trimpath -ldflags "-s -w" "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
-  mv "$tmp/versitygw" "$TESTENV_BIN/versitygw-$VERSITYGW_VERSION"; rm -rf "$tmp"
-}
+build_versitygw() { go_install versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw; }
 
 # Google Cloud Storage has no official emulator: fake-gcs-server is the one fake.
-build_fakegcs() {
-  have fake-gcs-server "$FAKEGCS_VERSION" && return
-  log "building fake-gcs-server $FAKEGCS_VERSION"
-  local tmp; tmp=$(mktemp -d)
-  GOBIN=$tmp go install -trimpath -ldflags "-s -w" "github.com/fsouza/fake-gcs-server@$FAKEGCS_VERSION"
-  mv "$tmp/fake-gcs-server" "$TESTENV_BIN/fake-gcs-server-$FAKEGCS_VERSION"; rm -rf "$tmp"
-}
+build_fakegcs() { go_install fake-gcs-server "$FAKEGCS_VERSION" github.com/fsouza/fake-gcs-server; }
 
 components=("$@")
 [ ${#components[@]} -gt 0 ] || components=(etcd kwok kubernetes kratos vault versitygw fakegcs)

@@ -218,47 +218,55 @@ func complete(ctx context.Context, s *Store, m *Manifest, sealing Sealing) error
 // Verify decrypts every part of a set and checks it against the manifest, which is checked
 // against its sealed copy.
 func Verify(ctx context.Context, s *Store, id string, k Keys, progress func(string, ...any)) (*Manifest, error) {
-	m, err := s.sealedManifest(ctx, id, k)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range m.Parts {
-		if err := get(ctx, s.Bucket, p.Object, k, m.Encryption == encryptionNone, drain); err != nil {
-			return m, err
-		}
-		if progress != nil {
-			progress("%s: %s, SHA-256 %s: intact", p.Name, HumanBytes(p.Size), p.SHA256[:16])
-		}
-	}
-	return m, nil
+	return verify(ctx, s, id, k, nil, progress)
 }
 
 // Scratch makes an empty database to restore a part into, and drops it.
 type Scratch func(ctx context.Context) (Database, func(), error)
 
-// VerifyDeep verifies the set, then restores each database part into a scratch database and
-// compares every table's row count and checksum with those recorded in the backup's snapshot.
+// VerifyDeep verifies the set as Verify does, except that each database part, on its one pass
+// through decryption, is restored into a scratch database whose tables' row counts and
+// checksums must equal those recorded in the backup's snapshot.
 func VerifyDeep(ctx context.Context, s *Store, id string, k Keys, scratch Scratch, progress func(string, ...any)) (*Manifest, error) {
-	m, err := Verify(ctx, s, id, k, progress)
+	return verify(ctx, s, id, k, scratch, progress)
+}
+
+func verify(ctx context.Context, s *Store, id string, k Keys, scratch Scratch, progress func(string, ...any)) (*Manifest, error) {
+	m, err := s.sealedManifest(ctx, id, k)
 	if err != nil {
-		return m, err
+		return nil, err
+	}
+	say := func(format string, args ...any) {
+		if progress != nil {
+			progress(format, args...)
+		}
 	}
 	for _, p := range m.Parts {
-		if p.Tables == nil {
+		if scratch == nil || p.Tables == nil {
+			if err := get(ctx, s.Bucket, p.Object, k, m.Encryption == encryptionNone, drain); err != nil {
+				return m, err
+			}
+			say("%s: %s, SHA-256 %s: intact", p.Name, HumanBytes(p.Size), p.SHA256[:16])
 			continue
 		}
 		db, drop, err := scratch(ctx)
 		if err != nil {
 			return m, err
 		}
-		err = get(ctx, s.Bucket, p.Object, k, m.Encryption == encryptionNone, func(r io.Reader) error { return db.Restore(ctx, r, p.Tables) })
+		var restoreErr error
+		err = get(ctx, s.Bucket, p.Object, k, m.Encryption == encryptionNone, func(r io.Reader) error {
+			restoreErr = db.Restore(ctx, r, p.Tables)
+			return restoreErr
+		})
 		drop()
-		if err != nil {
+		if restoreErr != nil && err == restoreErr {
 			return m, &IntegrityError{What: p.Key, Err: fmt.Errorf("restored into a scratch database: %w", err)}
 		}
-		if progress != nil {
-			progress("%s: restored into a scratch database, %d tables match their checksums", p.Name, len(p.Tables))
+		if err != nil {
+			return m, err
 		}
+		say("%s: %s, SHA-256 %s: intact", p.Name, HumanBytes(p.Size), p.SHA256[:16])
+		say("%s: restored into a scratch database, %d tables match their checksums", p.Name, len(p.Tables))
 	}
 	return m, nil
 }

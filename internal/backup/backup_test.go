@@ -3,11 +3,9 @@ package backup_test
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,12 +23,7 @@ import (
 // database returns a fresh test database as backup.Database, and a pool on it.
 func database(t *testing.T) (backup.Database, *pgxpool.Pool) {
 	pool, dsn := testenv.Pool(t)
-	u, err := url.Parse(dsn)
-	require.NoError(t, err)
-	port, err := strconv.Atoi(u.Port())
-	require.NoError(t, err)
-	pw, _ := u.User.Password()
-	return backup.Database{Host: u.Hostname(), Port: port, User: u.User.Username(), Password: pw, Name: u.Path[1:], SSLMode: "disable"}, pool
+	return asDatabase(t, dsn), pool
 }
 
 // keypair returns a sealing to a new age identity, and the file holding the identity.
@@ -255,18 +248,10 @@ func TestEveryStore(t *testing.T) {
 func TestVaultSnapshotRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	v := testenv.StartStandaloneVault(t)
-	init, err := v.Client.Sys().Init(&api.InitRequest{SecretShares: 1, SecretThreshold: 1})
-	require.NoError(t, err)
-	_, err = v.Client.Sys().Unseal(init.Keys[0])
-	require.NoError(t, err)
-	v.Client.SetToken(init.RootToken)
-	testenv.Eventually(t, 30*time.Second, "Vault active", func() (bool, error) {
-		leader, err := v.Client.Sys().Leader()
-		return err == nil && leader.IsSelf, nil
-	})
+	v.Activate(t)
 	require.NoError(t, v.Client.Sys().Mount("resimate", &api.MountInput{Type: "kv", Options: map[string]string{"version": "2"}}))
 	kv := v.Client.KVv2("resimate")
-	_, err = kv.Put(ctx, "smtp", map[string]any{"password": "before"})
+	_, err := kv.Put(ctx, "smtp", map[string]any{"password": "before"})
 	require.NoError(t, err)
 
 	store, _ := folderStore(t)

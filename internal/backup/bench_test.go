@@ -79,7 +79,8 @@ func generate(b *testing.B, dsn string, rows int) {
 		CREATE INDEX ON tenant_bench.events (tenant, at);`, "-c", "VACUUM ANALYZE tenant_bench.events")
 }
 
-func asDatabase(b *testing.B, dsn string) backup.Database {
+// asDatabase is a test database's URL as a backup.Database.
+func asDatabase(b testing.TB, dsn string) backup.Database {
 	u, err := url.Parse(dsn)
 	require.NoError(b, err)
 	port, err := strconv.Atoi(u.Port())

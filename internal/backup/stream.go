@@ -129,10 +129,10 @@ func get(ctx context.Context, b *blob.Bucket, want Object, k Keys, plain bool, c
 	if cerr != nil {
 		return cerr
 	}
-	switch {
-	case stored.n != want.Size || stored.sum() != want.SHA256:
-		return &IntegrityError{What: want.Key, Err: errors.New("the stored bytes are not those the manifest records")}
-	case plaintext.n != want.PlainSize || plaintext.sum() != want.PlainSHA256:
+	if err := storedMismatch(want, stored); err != nil {
+		return err
+	}
+	if plaintext.n != want.PlainSize || plaintext.sum() != want.PlainSHA256 {
 		return &IntegrityError{What: want.Key, Err: errors.New("the decrypted content is not what was written")}
 	}
 	return nil
@@ -151,6 +151,11 @@ func checkStored(ctx context.Context, b *blob.Bucket, want Object) error {
 	if _, err := io.Copy(stored, r); err != nil {
 		return readError(want.Key, err)
 	}
+	return storedMismatch(want, stored)
+}
+
+// storedMismatch compares what was read of an object with the manifest's record of it.
+func storedMismatch(want Object, stored *digest) error {
 	if stored.n != want.Size || stored.sum() != want.SHA256 {
 		return &IntegrityError{What: want.Key, Err: fmt.Errorf("stored bytes: %d bytes with SHA-256 %s, the manifest says %d bytes with %s", stored.n, stored.sum(), want.Size, want.SHA256)}
 	}

@@ -436,3 +436,22 @@ storage "raft" {
 	})
 	return s
 }
+
+// Activate initialises the Vault with one key share, unseals it, gives its Client the root
+// token, waits until it is the active node, and returns the root token.
+func (s *StandaloneVault) Activate(t testing.TB) string {
+	t.Helper()
+	init, err := s.Client.Sys().Init(&api.InitRequest{SecretShares: 1, SecretThreshold: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Client.Sys().Unseal(init.Keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	s.Client.SetToken(init.RootToken)
+	Eventually(t, 30*time.Second, "Vault to become active", func() (bool, error) {
+		h, err := s.Client.Sys().Health()
+		return err == nil && !h.Standby && !h.Sealed, nil
+	})
+	return init.RootToken
+}

@@ -223,16 +223,8 @@ func addTOTP(t *testing.T, public *kratos.APIClient, session string) {
 func (l *landscape) startVault(t *testing.T) {
 	v := testenv.StartStandaloneVault(t)
 	l.vault = v
-	init, err := v.Client.Sys().Init(&api.InitRequest{SecretShares: 1, SecretThreshold: 1})
-	require.NoError(t, err)
-	_, err = v.Client.Sys().Unseal(init.Keys[0])
-	require.NoError(t, err)
+	v.Activate(t)
 	c := v.Client
-	c.SetToken(init.RootToken)
-	testenv.Eventually(t, 30*time.Second, "Vault to become active", func() (bool, error) {
-		h, err := c.Sys().Health()
-		return err == nil && !h.Standby && !h.Sealed, nil
-	})
 	require.NoError(t, c.Sys().EnableAuthWithOptions("kubernetes", &api.EnableAuthOptions{Type: "kubernetes"}))
 	write := func(path string, data map[string]any) {
 		_, err := c.Logical().Write(path, data)

@@ -73,12 +73,14 @@ func addKeyFlags(cmd *cobra.Command, o *KeyOptions) {
 	cmd.Flags().StringVar(&o.PassphraseFile, "passphrase-file", "", "File holding the passphrase the set was encrypted with")
 }
 
-func (o KeyOptions) keys() (backup.Keys, error) {
-	k, err := backup.KeysFrom(o.Identities, o.PassphraseFile)
+// openWithKeys reads the keys (a usage error when they cannot be read), then opens the store.
+func openWithKeys(ctx context.Context, store StoreOptions, keys KeyOptions) (*backup.Store, backup.Keys, error) {
+	k, err := backup.KeysFrom(keys.Identities, keys.PassphraseFile)
 	if err != nil {
-		return k, &cmdutil.FlagError{Err: err}
+		return nil, k, &cmdutil.FlagError{Err: err}
 	}
-	return k, nil
+	s, err := store.open(ctx)
+	return s, k, err
 }
 
 // parseParts checks --parts against the parts a set can hold.

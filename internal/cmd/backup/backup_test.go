@@ -108,22 +108,14 @@ func newSiteIn(t *testing.T, mode string) *site {
 	require.NoError(t, err)
 
 	v := testenv.StartStandaloneVault(t)
-	init, err := v.Client.Sys().Init(&api.InitRequest{SecretShares: 1, SecretThreshold: 1})
-	require.NoError(t, err)
-	_, err = v.Client.Sys().Unseal(init.Keys[0])
-	require.NoError(t, err)
-	v.Client.SetToken(init.RootToken)
-	testenv.Eventually(t, 30*time.Second, "Vault active", func() (bool, error) {
-		leader, err := v.Client.Sys().Leader()
-		return err == nil && leader.IsSelf, nil
-	})
+	rootToken := v.Activate(t)
 	require.NoError(t, v.Client.Sys().Mount("resimate", &api.MountInput{Type: "kv", Options: map[string]string{"version": "2"}}))
 	_, err = v.Client.KVv2("resimate").Put(ctx, "smtp", map[string]any{"password": "before"})
 	require.NoError(t, err)
 	dir := t.TempDir()
 	ca, token := filepath.Join(dir, "vault-ca.pem"), filepath.Join(dir, "vault-token")
 	require.NoError(t, os.WriteFile(ca, []byte(v.CA), 0o600))
-	require.NoError(t, os.WriteFile(token, []byte(init.RootToken), 0o600))
+	require.NoError(t, os.WriteFile(token, []byte(rootToken), 0o600))
 	s.vault = v.Client
 	s.vaultArgs = []string{"--vault-address", v.Address, "--vault-ca-cert", ca, "--vault-token-file", token}
 
@@ -174,6 +166,16 @@ func (s *site) create(extra ...string) testenv.Result {
 	return s.run(append(args, extra...)...)
 }
 
+// createSet runs create with -o json, which must succeed, and returns the set's manifest.
+func (s *site) createSet(extra ...string) (backup.Manifest, testenv.Result) {
+	s.t.Helper()
+	r := s.create(append(extra, "-o", "json")...)
+	require.Equal(s.t, 0, r.Code, r.Stderr)
+	var m backup.Manifest
+	require.NoError(s.t, json.Unmarshal([]byte(r.Stdout), &m))
+	return m, r
+}
+
 func (s *site) restore(id string, extra ...string) testenv.Result {
 	args := append([]string{"backup", "restore", id, "-n", s.ns, "--store", s.bucket.URL, "-i", s.identity}, s.vaultArgs...)
 	return s.run(append(args, extra...)...)
@@ -197,10 +199,7 @@ func TestBackupCycle(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
 	ctx := context.Background()
-	r := s.create("-o", "json")
-	require.Equal(t, 0, r.Code, r.Stderr)
-	var m backup.Manifest
-	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &m))
+	m, r := s.createSet()
 	require.Len(t, m.Parts, 4)
 	assert.Equal(t, []string{"age1" + s.recipient[4:]}, m.Recipients)
 	db, _ := m.Part("db")
@@ -249,10 +248,7 @@ func TestBackupCycle(t *testing.T) {
 func TestBackupIntegrityAndErrors(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
-	r := s.create("--parts", "db", "-o", "json")
-	require.Equal(t, 0, r.Code, r.Stderr)
-	var m backup.Manifest
-	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &m))
+	m, r := s.createSet("--parts", "db")
 	e := testenv.Require(t)
 	bucketDir := filepath.Join(filepath.Dir(e.File), "s3", strings.TrimPrefix(strings.SplitN(s.bucket.URL, "?", 2)[0], "s3://"))
 
@@ -380,10 +376,7 @@ func TestScheduleRunsWithNarrowRights(t *testing.T) {
 func TestOperatorModeThroughPortForward(t *testing.T) {
 	t.Parallel()
 	s := newSiteIn(t, "operator")
-	r := s.create("--parts", "db,identities", "-o", "json")
-	require.Equal(t, 0, r.Code, r.Stderr)
-	var m backup.Manifest
-	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &m))
+	m, r := s.createSet("--parts", "db,identities")
 	db, _ := m.Part("db")
 	assert.Equal(t, int64(2000), db.Tables["tenant_acme.campaigns"].Rows)
 	_, err := s.app.Exec(context.Background(), "DELETE FROM tenant_acme.campaigns")
@@ -399,10 +392,7 @@ func TestOperatorModeThroughPortForward(t *testing.T) {
 func TestClusterStateIntoNewNamespace(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
-	r := s.create("--parts", "cluster", "-o", "json")
-	require.Equal(t, 0, r.Code, r.Stderr)
-	var m backup.Manifest
-	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &m))
+	m, r := s.createSet("--parts", "cluster")
 	assert.NotContains(t, r.Stdout+r.Stderr, s.password(), "no password printed")
 
 	target := testenv.Namespace(t, nil)

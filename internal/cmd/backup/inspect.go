@@ -197,11 +197,7 @@ type verifyResult struct {
 }
 
 func runVerify(ctx context.Context, opts *InspectOptions) error {
-	keys, err := opts.Keys.keys()
-	if err != nil {
-		return err
-	}
-	store, err := opts.Store.open(ctx)
+	store, keys, err := openWithKeys(ctx, opts.Store, opts.Keys)
 	if err != nil {
 		return err
 	}

@@ -104,11 +104,7 @@ cluster. On a terminal restore asks first; otherwise --yes is required.`,
 }
 
 func runRestore(ctx context.Context, opts *RestoreOptions) error {
-	keys, err := opts.Keys.keys()
-	if err != nil {
-		return err
-	}
-	store, err := opts.Store.open(ctx)
+	store, keys, err := openWithKeys(ctx, opts.Store, opts.Keys)
 	if err != nil {
 		return err
 	}

@@ -121,7 +121,7 @@ changes anything.`,
 			}
 			opts.Env = env
 			opts.Install.Operation = "upgrade"
-			if err := completeBackup(f, opts); err != nil {
+			if err := completeBackup(opts); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -142,7 +142,7 @@ changes anything.`,
 }
 
 // completeBackup checks the backup flags: a store and a key, unless --skip-backup.
-func completeBackup(f *cmdutil.Factory, opts *Options) error {
+func completeBackup(opts *Options) error {
 	if opts.SkipBackup || opts.Install.DryRun {
 		return nil
 	}
@@ -155,12 +155,9 @@ func completeBackup(f *cmdutil.Factory, opts *Options) error {
 		return &cmdutil.FlagError{Err: fmt.Errorf("the pre-upgrade backup: %w", err)}
 	}
 	b.sealing = sealing
-	b.Source.Release = opts.Install.Chart.ReleaseName
-	if err := b.Source.Complete(f); err != nil {
-		return err
-	}
-	b.Source.Namespace = opts.Install.Chart.Namespace
-	return nil
+	// The release and namespace are the upgrade's, already checked with the chart flags.
+	b.Source.Release, b.Source.Namespace = opts.Install.Chart.ReleaseName, opts.Install.Chart.Namespace
+	return b.Source.Vault.Validate()
 }
 
 // parts are every part, but Vault only when a token is at hand.

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/hashicorp/vault/api"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -56,18 +55,7 @@ func (m *terminal) screen() string {
 // waitFor waits until the screen shows text, and returns the screen.
 func (m *terminal) waitFor(text string, timeout time.Duration) string {
 	m.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		s := m.screen()
-		if strings.Contains(s, text) {
-			m.settle()
-			return s
-		}
-		if time.Now().After(deadline) {
-			m.t.Fatalf("the screen never showed %q; it shows:\n%s", text, s)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return m.waitForAny(timeout, text)
 }
 
 // settle waits until the screen stops changing: a form draws, then focuses its first field and
@@ -335,10 +323,7 @@ func TestWizardTestsConnectionsInPlace(t *testing.T) {
 
 	// The in-cluster operator instead, then a real external Vault with its own CA.
 	v := testenv.StartStandaloneVault(t)
-	init, err := v.Client.Sys().Init(&api.InitRequest{SecretShares: 1, SecretThreshold: 1})
-	require.NoError(t, err)
-	_, err = v.Client.Sys().Unseal(init.Keys[0])
-	require.NoError(t, err)
+	v.Activate(t)
 	ca := filepath.Join(dir, "vault-ca.pem")
 	require.NoError(t, os.WriteFile(ca, []byte(v.CA), 0o600))
 	m.focused("PostgreSQL")
