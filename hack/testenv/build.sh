@@ -18,7 +18,7 @@ build_kubernetes() {
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld="$ld -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
   done
-  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
     have "$c" "$v" && continue
     log "building $c $v"
     (cd "$tools/kubernetes" && go build -trimpath -ldflags "-s -w $ld" -o "$TESTENV_BIN/$c-$v.tmp" "k8s.io/kubernetes/cmd/$c")
@@ -76,6 +76,22 @@ build_vault() {
   mv "$TESTENV_BIN/vault-$VAULT_VERSION.tmp" "$TESTENV_BIN/vault-$VAULT_VERSION"
 }
 
+# The real-pod cluster's DNS (a wrapper module: only the plugins cluster DNS needs, no forward),
+# its NetworkPolicy enforcement, and the builder of its images.
+build_coredns() { tool_build coredns "$COREDNS_VERSION" coredns; }
+build_kuberouter() {
+  CGO_ENABLED=0 go_install kube-router "$KUBEROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+}
+build_mkimage() { tool_build mkimage "$MKIMAGE_VERSION" mkimage; }
+
+# tool_build NAME VERSION DIR: builds the module in hack/tools/DIR, static, as NAME-VERSION.
+tool_build() {
+  have "$1" "$2" && return
+  log "building $1 $2"
+  (cd "$tools/$3" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$TESTENV_BIN/$1-$2.tmp" .)
+  mv "$TESTENV_BIN/$1-$2.tmp" "$TESTENV_BIN/$1-$2"
+}
+
 # The helm CLI is only the reference for benchmarks (resimatectl itself uses the Helm SDK).
 build_helm() { go_install helm "$HELM_VERSION" helm.sh/helm/v4/cmd/helm; }
 
@@ -86,7 +102,7 @@ build_versitygw() { go_install versitygw "$VERSITYGW_VERSION" github.com/versity
 build_fakegcs() { go_install fake-gcs-server "$FAKEGCS_VERSION" github.com/fsouza/fake-gcs-server; }
 
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(etcd kwok kubernetes kratos vault versitygw fakegcs)
+[ ${#components[@]} -gt 0 ] || components=(etcd kwok kubernetes kratos vault versitygw fakegcs coredns kuberouter mkimage)
 for c in "${components[@]}"; do
   start=$SECONDS
   "build_$c"

@@ -3,8 +3,12 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"
+. "$here/ports.sh"
 . "$here/lib.sh"
+. "$here/realpods.sh"
 [ -d "$TESTENV_STATE" ] || { log "nothing to stop"; exit 0; }
+# The real pods first: their API server needs the shared etcd to let the workloads go.
+down_realpods
 for c in kwok kube-scheduler kube-controller-manager kube-apiserver-bare kube-apiserver etcd kratos firebase-auth firestore s3 gcs azurite; do
   stop "$c"
 done

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the test environment on loopback: a Kubernetes control plane with kwok nodes, PostgreSQL,
-# Ory Kratos, the Firebase Auth emulator, the Firestore emulator, and three object stores (S3,
-# Google Cloud Storage, Azure Blob Storage). Builds what is missing first.
+# Ory Kratos, the Firebase Auth emulator, the Firestore emulator, three object stores (S3,
+# Google Cloud Storage, Azure Blob Storage), and a second cluster whose one node runs real pods
+# on a bridge of its own (realpods.sh). Builds what is missing first.
 # Components already running are left alone, so running it twice is harmless.
 # Writes $TESTENV_STATE/env for tests and people to source.
 set -euo pipefail
@@ -9,6 +10,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"
 . "$here/ports.sh"
 . "$here/lib.sh"
+. "$here/realpods.sh"
 CONF=$here/config
 # The kubectl built with the control plane: same version, and no dependency on the machine's.
 kubectl() { "$TESTENV_BIN/kubectl-$K8S_VERSION" "$@"; }
@@ -311,6 +313,15 @@ export RESIMATE_CHARTS_MIRROR=$(charts_mirror)
 export TESTENV_S3_ENDPOINT=http://127.0.0.1:$TESTENV_S3_PORT
 export TESTENV_GCS_HOST=127.0.0.1:$TESTENV_GCS_PORT
 export TESTENV_AZURITE_HOST=127.0.0.1:$TESTENV_AZURITE_PORT
+# The real-pod cluster: its admin kubeconfig, the PostgreSQL its pods reach at the bridge
+# address, the registry name its images are loaded under, its default StorageClass.
+export REALPODS_KUBECONFIG=$RP/admin.kubeconfig
+export REALPODS_DATABASE_URL=postgres://postgres@127.0.0.1:$TESTENV_REALPODS_PG_PORT/postgres?sslmode=disable
+export REALPODS_NODE_IP=$RP_NODE_IP
+export REALPODS_PG_PORT=$TESTENV_REALPODS_PG_PORT
+export REALPODS_REGISTRY=$RP_REGISTRY
+export REALPODS_STORAGE_CLASS=$RP_CLASS
+export REALPODS_POD_CIDR=$RP_POD_CIDR
 export PATH=$TESTENV_STATE/bin:\$PATH
 ENV
 }
@@ -318,8 +329,11 @@ ENV
 main() {
   local start=$SECONDS
   timed "$here/build.sh"
+  # The pod bridge first: the real-pod PostgreSQL listens on its address.
+  timed up_realpods_network
   # Independent servers start side by side; the control plane comes up meanwhile.
   local pids=()
+  ( timed up_realpods_postgres ) & pids+=($!)
   ( timed up_firestore ) & pids+=($!)
   ( timed up_firebase_auth ) & pids+=($!)
   ( timed up_postgres && timed up_kratos ) & pids+=($!)
@@ -328,11 +342,14 @@ main() {
   timed up_kubernetes || failed=1
   for p in "${pids[@]}"; do wait "$p" || failed=1; done
   [ $failed = 0 ] || die "the test environment did not come up; see $LOGS"
+  # The real-pod cluster shares the kwok cluster's etcd and certificate authority.
+  timed up_realpods
   write_env
   log "test environment ready in $((SECONDS - start))s: source $TESTENV_STATE/env"
 }
 # With arguments, start only the named components (postgres, kratos, kubernetes, firebase_auth,
-# firestore, s3, gcs, azurite), for working on one of them; without, everything.
+# firestore, s3, gcs, azurite, realpods, realpods_postgres), for working on one of them; without,
+# everything.
 if [ $# -gt 0 ]; then
   for c in "$@"; do timed "up_$c"; done
   write_env

@@ -17,3 +17,8 @@ TESTENV_CACHE=${RESIMATE_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/resimate
 TESTENV_BIN=$TESTENV_CACHE/bin
 # Runtime state (data dirs, logs, pids, env file).
 TESTENV_STATE=${RESIMATE_TESTENV_STATE:-${TMPDIR:-/tmp}/resimatectl-testenv}
+# The real-pod cluster (realpods.sh): cluster DNS, NetworkPolicy enforcement, the image builder.
+COREDNS_VERSION=v1.15.0
+KUBEROUTER_VERSION=v2.1.0
+# The image builder is the project's own: its cache key is its source.
+MKIMAGE_VERSION=$(cat "$(dirname "${BASH_SOURCE[0]}")/../tools/mkimage/"{main.go,go.sum} | sha256sum | cut -c1-12)

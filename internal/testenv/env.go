@@ -1,6 +1,6 @@
 // Package testenv gives Go tests typed access to the real servers that hack/testenv/up.sh starts
-// (Kubernetes API, PostgreSQL, Kratos, the Firebase Auth and Firestore emulators) and fresh
-// isolation per test: a namespace, a database, an emulator project id.
+// (Kubernetes API, PostgreSQL, Kratos, the Firebase Auth and Firestore emulators, the real-pod
+// cluster) and fresh isolation per test: a namespace, a database, an emulator project id.
 //
 // When a server is not running the test is skipped with a hint, except under CI=true, where a
 // missing component fails the test: CI must never pass by skipping.
@@ -58,6 +58,13 @@ type Env struct {
 	S3Endpoint  string
 	GCSHost     string
 	AzuriteHost string
+	// The real-pod cluster (realpods.go).
+	RealPodsKubeconfig   string
+	RealPodsDatabaseURL  string
+	RealPodsNodeIP       string
+	RealPodsPGPort       string
+	RealPodsRegistry     string
+	RealPodsStorageClass string
 }
 
 var (
@@ -108,6 +115,13 @@ func load() (*Env, error) {
 		S3Endpoint:       vars["TESTENV_S3_ENDPOINT"],
 		GCSHost:          vars["TESTENV_GCS_HOST"],
 		AzuriteHost:      vars["TESTENV_AZURITE_HOST"],
+
+		RealPodsKubeconfig:   vars["REALPODS_KUBECONFIG"],
+		RealPodsDatabaseURL:  vars["REALPODS_DATABASE_URL"],
+		RealPodsNodeIP:       vars["REALPODS_NODE_IP"],
+		RealPodsPGPort:       vars["REALPODS_PG_PORT"],
+		RealPodsRegistry:     vars["REALPODS_REGISTRY"],
+		RealPodsStorageClass: vars["REALPODS_STORAGE_CLASS"],
 	}
 	for _, k := range []string{"FIREBASE_AUTH_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST"} {
 		if os.Getenv(k) == "" && vars[k] != "" {
@@ -159,6 +173,8 @@ func (e *Env) address(c Component) (string, error) {
 		return e.GCSHost, nil
 	case Azurite:
 		return e.AzuriteHost, nil
+	case RealPods:
+		return hostOfKubeconfig(e.RealPodsKubeconfig)
 	}
 	return "", fmt.Errorf("unknown component %q", c)
 }
