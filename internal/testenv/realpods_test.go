@@ -81,4 +81,3 @@ func standinDeployment(rp *testenv.RealPodsCluster) *appsv1.Deployment {
 		},
 	}
 }
-
