@@ -226,9 +226,11 @@ up_realpods_images() {
   realpods_image standin "$RP_REGISTRY/resimate/frontend:1.0.0,$RP_REGISTRY/resimate/core-model-api:1.0.0,$RP_REGISTRY/resimate/campaigns-api:1.0.0,$RP_REGISTRY/resimate/config-api:1.0.0" \
     '["/standin"]' "$RP/bin/standin=/standin" dir:/tmp
   realpods_image coredns "$RP_REGISTRY/coredns:$COREDNS_VERSION" '["/coredns"]' "$TESTENV_BIN/coredns-$COREDNS_VERSION=/coredns"
+  # Vault's and Kratos' images also hold the stand-in, whose `dial` tests the policies from there.
   realpods_image vault "$RP_REGISTRY/hashicorp/vault:$vault_tag" '[]' "$TESTENV_BIN/vault-$VAULT_VERSION=/bin/vault" \
-    "$bb=/bin/busybox" link:busybox=/bin/sh dir:/tmp dir:/vault/data dir:/vault/config dir:/home/vault
-  realpods_image kratos "$RP_REGISTRY/oryd/kratos:$kratos_tag" '["/usr/bin/kratos"]' "$TESTENV_BIN/kratos-$KRATOS_VERSION=/usr/bin/kratos" dir:/tmp
+    "$RP/bin/standin=/standin" "$bb=/bin/busybox" link:busybox=/bin/sh dir:/tmp dir:/vault/data dir:/vault/config dir:/home/vault
+  realpods_image kratos "$RP_REGISTRY/oryd/kratos:$kratos_tag" '["/usr/bin/kratos"]' "$TESTENV_BIN/kratos-$KRATOS_VERSION=/usr/bin/kratos" \
+    "$RP/bin/standin=/standin" dir:/tmp
   realpods_image resimatectl "$RP_REGISTRY/resimate/resimatectl:testenv" '["/usr/local/bin/resimatectl"]' \
     "$RP/bin/resimatectl=/usr/local/bin/resimatectl" "$pg/pg_dump=/usr/bin/pg_dump" "$pg/pg_restore=/usr/bin/pg_restore" "$pg/psql=/usr/bin/psql" dir:/tmp
 }

@@ -21,15 +21,8 @@ type Forward struct {
 	done    chan struct{}
 }
 
-// Done reports whether the forward has ended (its connection to the node closed).
-func (f *Forward) Done() bool {
-	select {
-	case <-f.done:
-		return true
-	default:
-		return false
-	}
-}
+// Ended is closed when the forward has ended (its connection to the node closed).
+func (f *Forward) Ended() <-chan struct{} { return f.done }
 
 // Close ends the forward.
 func (f *Forward) Close() {

@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/client-go/util/exec"
 )
 
 // RealPods is the second cluster of the test environment, whose one node really runs pods
@@ -90,22 +92,31 @@ func (c *RealPodsCluster) Image(path string) string { return c.Registry + "/" + 
 func (c *RealPodsCluster) Exec(ctx context.Context, ns, pod, container string, command ...string) (string, error) {
 	req := c.Client.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).SubResource("exec").
 		VersionedParams(&corev1.PodExecOptions{Container: container, Command: command, Stdout: true, Stderr: true}, scheme.ParameterCodec)
-	exec, err := remotecommand.NewSPDYExecutor(c.Config, "POST", req.URL())
+	executor, err := remotecommand.NewSPDYExecutor(c.Config, "POST", req.URL())
 	if err != nil {
 		return "", err
 	}
-	var out bytes.Buffer
-	err = exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &out, Stderr: &out})
-	return strings.TrimSpace(out.String()), err
+	// Two buffers: the executor writes each stream from its own goroutine.
+	var stdout, stderr bytes.Buffer
+	err = executor.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr})
+	return strings.TrimSpace(stdout.String() + stderr.String()), err
 }
 
 // Dial reports whether a pod's container opens a TCP connection to addr (the stand-in image's
-// `dial`, which gives up after 3 s), and what it said.
-func (c *RealPodsCluster) Dial(ctx context.Context, ns, pod, container, addr string) (bool, string) {
+// `dial`, which gives up after 3 s), and what it said. An exec that failed before the command
+// ran is an error, not a refusal.
+func (c *RealPodsCluster) Dial(ctx context.Context, ns, pod, container, addr string) (bool, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	out, err := c.Exec(ctx, ns, pod, container, "/standin", "dial", addr)
-	return err == nil && out == "connected", out
+	var exit exec.ExitError
+	switch {
+	case err == nil && out == "connected":
+		return true, out, nil
+	case err == nil || errors.As(err, &exit):
+		return false, out, nil
+	}
+	return false, out, fmt.Errorf("exec in %s/%s: %w", pod, container, err)
 }
 
 // PodOf returns the name of a Running pod with the labels, waiting for one.

@@ -36,12 +36,14 @@ func TestRealPodsRunEnforceAndStayOnTheMachine(t *testing.T) {
 	assert.Equal(t, "10.201.0.1", out, "the API server's Service, from CoreDNS")
 	out, err = rp.Exec(ctx, ns, pod, "web", "/standin", "lookup", "example.com")
 	assert.Error(t, err, "a name outside the cluster has no answer: %s", out)
-	connected, out := rp.Dial(ctx, ns, pod, "web", "192.0.2.1:80")
+	connected, out, err := rp.Dial(ctx, ns, pod, "web", "192.0.2.1:80")
+	require.NoError(t, err)
 	assert.False(t, connected, "no route off the machine: %s", out)
 
 	// The host's address on the bridge is outside the cluster and routable from the pod.
 	addr, accepted := rp.HostListener(t)
-	connected, out = rp.Dial(ctx, ns, pod, "web", addr)
+	connected, out, err = rp.Dial(ctx, ns, pod, "web", addr)
+	require.NoError(t, err)
 	require.True(t, connected, "before any policy: %s", out)
 	require.Equal(t, 1, accepted())
 
@@ -51,8 +53,8 @@ func TestRealPodsRunEnforceAndStayOnTheMachine(t *testing.T) {
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
 	testenv.Eventually(t, 30*time.Second, "kube-router to enforce the policy", func() (bool, error) {
-		connected, _ := rp.Dial(ctx, ns, pod, "web", addr)
-		return !connected, nil
+		connected, _, err := rp.Dial(ctx, ns, pod, "web", addr)
+		return err == nil && !connected, err
 	})
 	assert.Equal(t, 1, accepted(), "the denied connection never arrived")
 }

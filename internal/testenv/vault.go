@@ -335,21 +335,17 @@ func mustUnstructured(t testing.TB, obj any) map[string]any {
 	return m
 }
 
-// VaultOperator is what a test gives install so that it initialises the Vault that VaultPods
-// runs: an operator's age key pair, the key file's place, and the API server address Vault's
-// Kubernetes auth reviews tokens at.
-type VaultOperator struct {
+// VaultKeys is an operator's age key pair and the place of the key file install writes:
+// what install needs to initialise a bundled Vault and unseal it later.
+type VaultKeys struct {
 	Recipient string
 	// Identity is the age identity file of Recipient.
 	Identity string
 	KeysFile string
-	// Set is the value that points Kubernetes auth at the test API server.
-	Set  string
-	Pods *VaultPods
 }
 
-// NewVaultOperator starts release's Vault pods in ns and makes an operator key pair.
-func NewVaultOperator(t testing.TB, ns, release string) *VaultOperator {
+// NewVaultKeys makes a key pair in a folder of the test's.
+func NewVaultKeys(t testing.TB) VaultKeys {
 	t.Helper()
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
@@ -360,14 +356,34 @@ func NewVaultOperator(t testing.TB, ns, release string) *VaultOperator {
 	if err := os.WriteFile(identity, []byte(id.String()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &VaultOperator{Recipient: id.Recipient().String(), Identity: identity, KeysFile: filepath.Join(dir, "vault-keys.age"),
-		Set: "vault.bundled.kubernetesHost=" + RestConfig(t).Host, Pods: StartVaultPods(t, ns, release)}
+	return VaultKeys{Recipient: id.Recipient().String(), Identity: identity, KeysFile: filepath.Join(dir, "vault-keys.age")}
 }
 
-// Args are install's flags for this operator: one key share is enough for tests.
+// Args are install's flags for these keys: one key share is enough for tests.
+func (k VaultKeys) Args() []string {
+	return []string{"--vault-recipient", k.Recipient, "--vault-identity", k.Identity,
+		"--vault-keys-file", k.KeysFile, "--vault-key-shares", "1", "--vault-key-threshold", "1"}
+}
+
+// VaultOperator is what a test gives install so that it initialises the Vault that VaultPods
+// runs: an operator's keys, and the API server address Vault's Kubernetes auth reviews tokens at.
+type VaultOperator struct {
+	VaultKeys
+	// Set is the value that points Kubernetes auth at the test API server.
+	Set  string
+	Pods *VaultPods
+}
+
+// NewVaultOperator starts release's Vault pods in ns and makes an operator key pair.
+func NewVaultOperator(t testing.TB, ns, release string) *VaultOperator {
+	t.Helper()
+	return &VaultOperator{VaultKeys: NewVaultKeys(t), Set: "vault.bundled.kubernetesHost=" + RestConfig(t).Host,
+		Pods: StartVaultPods(t, ns, release)}
+}
+
+// Args are install's flags for this operator.
 func (o *VaultOperator) Args() []string {
-	return []string{"--set", o.Set, "--vault-recipient", o.Recipient, "--vault-identity", o.Identity,
-		"--vault-keys-file", o.KeysFile, "--vault-key-shares", "1", "--vault-key-threshold", "1"}
+	return append([]string{"--set", o.Set}, o.VaultKeys.Args()...)
 }
 
 // StandaloneVault is one real Vault process with its own storage and a TLS listener, started

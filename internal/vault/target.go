@@ -9,8 +9,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -87,60 +89,75 @@ func (t Target) Pod(i int) string { return fmt.Sprintf("%s-%d", t.Name, i) }
 type Conn struct {
 	Pod    string
 	Client *api.Client
-	fw     *kube.Forward
 	target Target
-	index  int
+
+	mu sync.Mutex
+	fw *kube.Forward
 }
 
 // Close ends the port-forward.
-func (c *Conn) Close() { c.fw.Close() }
+func (c *Conn) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fw.Close()
+}
 
-// reopen replaces the port-forward: one ends with its connection to the node, which a pod that
-// restarts or does not listen yet can close.
-func (c *Conn) reopen(ctx context.Context) error {
-	fresh, err := c.target.Connect(ctx, c.index)
-	if err != nil {
-		return err
+// dial connects the client to the pod. client-go ends a port-forward for good after any error
+// on its streams (a pod that does not listen yet, or restarts), and then the local port
+// refuses: the request never left this machine, so a new forward and a second dial are safe,
+// even for sys/init, whose answer must not be lost.
+func (c *Conn) dial(ctx context.Context, network, _ string) (net.Conn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, network, c.fw.Address)
+	if err == nil {
+		return conn, nil
+	}
+	select {
+	case <-c.fw.Ended():
+	case <-time.After(2 * time.Second):
+		return nil, err // the forward lives: the refusal is someone else's
+	}
+	fresh, ferr := kube.PortForward(ctx, c.target.Kube.Config, c.target.Namespace, c.Pod, apiPort)
+	if ferr != nil {
+		return nil, ferr
 	}
 	c.fw.Close()
-	token := c.Client.Token()
-	*c = *fresh
-	if token != "" {
-		c.Client.SetToken(token)
-	}
-	return nil
+	c.fw = fresh
+	return d.DialContext(ctx, network, c.fw.Address)
 }
 
 // Connect opens a client of pod i. The client carries no token.
 func (t Target) Connect(ctx context.Context, i int) (*Conn, error) {
 	pod := t.Pod(i)
+	if t.TLSSecret != "" && t.CA == nil {
+		return nil, errors.New("the bundled Vault's CA is not loaded")
+	}
 	fw, err := kube.PortForward(ctx, t.Kube.Config, t.Namespace, pod, apiPort)
 	if err != nil {
 		return nil, err
 	}
+	c := &Conn{Pod: pod, fw: fw, target: t}
 	cfg := api.DefaultConfig()
 	cfg.Address = "http://" + fw.Address
 	cfg.MaxRetries = 0
 	cfg.Timeout = 30 * time.Second
-	if t.TLSSecret != "" && t.CA == nil {
-		fw.Close()
-		return nil, errors.New("the bundled Vault's CA is not loaded")
-	}
+	transport := cfg.HttpClient.Transport.(*http.Transport)
+	transport.DialContext = c.dial
 	if t.CA != nil {
 		cfg.Address = "https://" + fw.Address
 		// The certificate names the pod's stable DNS name, which is what is verified.
-		tlsCfg := &tls.Config{RootCAs: t.CA, ServerName: fmt.Sprintf("%s.%s-internal", pod, t.Name), MinVersion: tls.VersionTLS12}
-		cfg.HttpClient.Transport.(*http.Transport).TLSClientConfig = tlsCfg
+		transport.TLSClientConfig = &tls.Config{RootCAs: t.CA, ServerName: fmt.Sprintf("%s.%s-internal", pod, t.Name), MinVersion: tls.VersionTLS12}
 	}
-	client, err := api.NewClient(cfg)
-	if err != nil {
+	if c.Client, err = api.NewClient(cfg); err != nil {
 		fw.Close()
 		return nil, err
 	}
 	// Nothing of the operator's VAULT_* environment (a token, a namespace) goes to this Vault.
-	client.ClearToken()
-	client.ClearNamespace()
-	return &Conn{Pod: pod, Client: client, fw: fw, target: t, index: i}, nil
+	c.Client.ClearToken()
+	c.Client.ClearNamespace()
+	return c, nil
 }
 
 // ConnectAll opens a client of every pod, waiting (until ctx ends) for each to run: a pod that
@@ -207,15 +224,10 @@ type PodStatus struct {
 // Ready is the honest readiness: initialised, unsealed and in the cluster.
 func (s PodStatus) Ready() bool { return s.Error == "" && s.Initialized && !s.Sealed && s.Role != "" }
 
-// Status asks one pod, once more over a new port-forward when the old one is gone.
+// Status asks one pod.
 func Status(ctx context.Context, c *Conn) PodStatus {
 	st := PodStatus{Pod: c.Pod}
 	seal, err := c.Client.Sys().SealStatusWithContext(ctx)
-	if err != nil && c.fw.Done() {
-		if rerr := c.reopen(ctx); rerr == nil {
-			seal, err = c.Client.Sys().SealStatusWithContext(ctx)
-		}
-	}
 	if err != nil {
 		// The local end of the forward means nothing to the reader: say where it leads.
 		why := err

@@ -47,6 +47,10 @@ containers:
       {{- include "resimate.databaseEnv" (dict "ctx" .ctx "secret" (include "resimate.secret.dbApp" .ctx) "database" .ctx.Values.postgres.database "var" "DATABASE_URL" "extra" (printf "&search_path=tenant_%s" .ctx.Values.global.tenant)) | nindent 6 }}
       {{- end }}
       - {name: VAULT_ADDR, value: {{ include "resimate.vault.address" .ctx | quote }}}
+      {{- if .ctx.Values.kratos.enabled }}
+      # Every request's session is checked there ("Validate Token" in the request flow).
+      - {name: KRATOS_PUBLIC_URL, value: {{ include "resimate.kratos.publicURL" .ctx | quote }}}
+      {{- end }}
       - {name: TENANT, value: {{ .ctx.Values.global.tenant | quote }}}
       {{- if eq .api.key "campaigns" }}
       - {name: SMTP_HOST, value: {{ .api.spec.smtp.host | quote }}}

@@ -1,0 +1,241 @@
+package realpods_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/resimate/resimatectl/internal/testenv"
+)
+
+// platform is one installation on the real-pod cluster, and how to run resimatectl against it.
+type platform struct {
+	rp   *testenv.RealPodsCluster
+	ns   string
+	keys testenv.VaultKeys
+	// env gives install the external server's admin URL the way the README says: not as a flag.
+	env []string
+}
+
+// The values that fit the platform on one 2-core node: only the requests are smaller, so
+// that the scheduler places every replica; limits, probes and security stay the chart's.
+var oneNodeValues = []string{
+	"frontend.resources.requests.cpu=20m", "frontend.resources.requests.memory=64Mi",
+	"apis.resources.requests.cpu=20m", "apis.resources.requests.memory=64Mi",
+	"kratos.resources.requests.cpu=20m", "kratos.resources.requests.memory=64Mi",
+	"vault.bundled.resources.requests.cpu=50m", "vault.bundled.resources.requests.memory=128Mi",
+}
+
+// chartArgs are the profile and values of every command that renders the chart: the images
+// loaded on the node, and the test environment's PostgreSQL as the external server, which
+// pods reach at the bridge address and log in to with the passwords install generates.
+func (p *platform) chartArgs(profile string) []string {
+	args := []string{"--profile", profile, "-n", p.ns, "--set", "global.domain=localhost",
+		"--set", "global.imageRegistry=" + p.rp.Registry,
+		"--set", "postgres.mode=external", "--set", "postgres.external.host=" + p.rp.PostgresHost,
+		"--set", "postgres.external.port=" + p.rp.PostgresPort, "--set", "postgres.external.sslmode=disable",
+		"--skip-upstream", "--offline", "--ignore-checks", "smtp"}
+	for _, v := range oneNodeValues {
+		args = append(args, "--set", v)
+	}
+	return args
+}
+
+func (p *platform) run(t *testing.T, args ...string) testenv.Result {
+	t.Helper()
+	return testenv.Run(t, p.rp.Kubeconfig, p.env, args...)
+}
+
+// mustRun runs a command that must succeed, and shows its output's end when it does not.
+func (p *platform) mustRun(t *testing.T, args ...string) testenv.Result {
+	t.Helper()
+	r := p.run(t, args...)
+	if r.Code != 0 {
+		t.Fatalf("resimatectl %s: exit %d\n%s", args[0], r.Code, tail(r.Stdout+r.Stderr, 40))
+	}
+	return r
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// The platform's database roles are server-wide: this package alone uses the real-pod server,
+// one installation at a time, and starts by removing what a killed run may have left.
+func dropPlatformRoles(t *testing.T, admin *pgxpool.Pool) {
+	ctx := context.Background()
+	for _, role := range []string{"resimate", "kratos"} {
+		rows, err := admin.Query(ctx, "SELECT datname FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = $1)", role)
+		require.NoError(t, err)
+		dbs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		for _, db := range dbs {
+			_, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)")
+			require.NoError(t, err)
+		}
+		_, err = admin.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{role}.Sanitize())
+		require.NoError(t, err)
+	}
+}
+
+func newPlatform(t *testing.T) *platform {
+	rp := testenv.RealPodsEnv(t)
+	admin, err := pgxpool.New(context.Background(), rp.DatabaseURL)
+	require.NoError(t, err)
+	t.Cleanup(admin.Close)
+	dropPlatformRoles(t, admin)
+	t.Cleanup(func() { dropPlatformRoles(t, admin) })
+	return &platform{rp: rp, ns: rp.Namespace(t), keys: testenv.NewVaultKeys(t), env: []string{"RESIMATE_POSTGRES_URL=" + rp.DatabaseURL}}
+}
+
+// The local profile on real pods, from preflight to a deleted Vault pod: every step is what
+// an operator runs, and each is checked against what the kubelet, Vault, Kratos, PostgreSQL
+// and the enforced policies really did.
+func TestLocalProfileOnRealPods(t *testing.T) {
+	p := newPlatform(t)
+	ctx := context.Background()
+
+	pre := p.mustRun(t, append([]string{"preflight"}, p.chartArgs("local")...)...)
+	assert.NotContains(t, pre.Stdout, "FAIL")
+
+	out := p.mustRun(t, append(append([]string{"install", "--timeout", "5m"}, p.chartArgs("local")...), p.keys.Args()...)...).Stdout
+	assert.Contains(t, out, "every component Ready")
+	assertPodsRunReady(t, p)
+	assertVaultUnsealed(t, p, 3)
+
+	t.Run("a user signs in and an API reads with Vault's credentials", func(t *testing.T) { checkRequestFlow(t, p) })
+	t.Run("the enforced policies pass the needed flows and refuse the others", func(t *testing.T) { checkFlows(t, p) })
+
+	t.Run("upgrade rolls the pods and rollback goes back", func(t *testing.T) {
+		before := podUIDs(t, p, "app.kubernetes.io/component=kratos")
+		vaultBefore := podUIDs(t, p, "app.kubernetes.io/component=vault")
+		upgrade := append([]string{"upgrade", "apply", "--timeout", "5m", "--skip-backup", "--set", "kratos.logLevel=debug",
+			"--vault-identity", p.keys.Identity, "--vault-keys-file", p.keys.KeysFile}, p.chartArgs("local")...)
+		assert.Contains(t, p.mustRun(t, upgrade...).Stdout, "revision 2, every component Ready")
+		assert.NotEqual(t, before, podUIDs(t, p, "app.kubernetes.io/component=kratos"), "Kratos' pods were replaced")
+		assert.Equal(t, vaultBefore, podUIDs(t, p, "app.kubernetes.io/component=vault"), "Vault's pods roll only on delete")
+		assertVaultUnsealed(t, p, 3)
+		assert.Contains(t, kratosConfig(t, p), "level: debug")
+
+		rolled := podUIDs(t, p, "app.kubernetes.io/component=kratos")
+		p.mustRun(t, "rollback", "-n", p.ns)
+		assert.Contains(t, kratosConfig(t, p), "level: info")
+		testenv.Eventually(t, 3*time.Minute, "Kratos' pods to be replaced again and Ready", func() (bool, error) {
+			now := podUIDs(t, p, "app.kubernetes.io/component=kratos")
+			return !sameAny(now, rolled) && p.run(t, "status", "-n", p.ns).Code == 0, nil
+		})
+		checkRequestFlow(t, p)
+	})
+
+	t.Run("a deleted Vault pod comes back sealed and vault unseal opens it", func(t *testing.T) {
+		require.NoError(t, p.rp.Client.CoreV1().Pods(p.ns).Delete(ctx, "resimate-vault-1", metav1.DeleteOptions{}))
+		testenv.Eventually(t, 2*time.Minute, "the new resimate-vault-1 to run sealed", func() (bool, error) {
+			r := p.run(t, "vault", "status", "-n", p.ns, "-o", "json")
+			return strings.Contains(r.Stdout, `"sealed": true`), nil
+		})
+		st := p.run(t, "status", "-n", p.ns)
+		assert.Equal(t, 1, st.Code, "status says not Ready while a Vault pod is sealed:\n%s", st.Stdout)
+		p.mustRun(t, "vault", "unseal", "-n", p.ns, "--vault-identity", p.keys.Identity, "--vault-keys-file", p.keys.KeysFile)
+		assertVaultUnsealed(t, p, 3)
+		testenv.Eventually(t, time.Minute, "status to be Ready again", func() (bool, error) {
+			return p.run(t, "status", "-n", p.ns).Code == 0, nil
+		})
+	})
+}
+
+// assertPodsRunReady: every pod of the release is Running and Ready by the kubelet's own
+// probes, under the namespace's PodSecurity restricted (admission let each pod in).
+func assertPodsRunReady(t *testing.T, p *platform) {
+	t.Helper()
+	ns, err := p.rp.Client.CoreV1().Namespaces().Get(context.Background(), p.ns, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "restricted", ns.Labels["pod-security.kubernetes.io/enforce"])
+	pods, err := p.rp.Client.CoreV1().Pods(p.ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/part-of=resimate"})
+	require.NoError(t, err)
+	components := map[string]int{}
+	for _, pod := range pods.Items {
+		if pod.Status.Phase == corev1.PodSucceeded {
+			continue // a finished Job's pod
+		}
+		assert.Equal(t, corev1.PodRunning, pod.Status.Phase, pod.Name)
+		for _, c := range pod.Status.ContainerStatuses {
+			assert.True(t, c.Ready, "%s/%s ready", pod.Name, c.Name)
+			assert.NotNil(t, c.State.Running, "%s/%s running", pod.Name, c.Name)
+		}
+		components[pod.Labels["app.kubernetes.io/component"]]++
+	}
+	assert.Equal(t, map[string]int{"frontend": 2, "kratos": 2, "vault": 3, "core-model-api": 1, "campaigns-api": 1, "config-api": 1}, components)
+}
+
+// assertVaultUnsealed: n Vault pods initialised, unsealed and in one Raft cluster, as vault
+// status reads them through port-forwards to the pods.
+func assertVaultUnsealed(t *testing.T, p *platform, n int) {
+	t.Helper()
+	var pods []struct {
+		Pod         string `json:"pod"`
+		Initialized bool   `json:"initialized"`
+		Sealed      bool   `json:"sealed"`
+		Role        string `json:"role"`
+	}
+	testenv.Eventually(t, 2*time.Minute, fmt.Sprintf("%d Vault pods unsealed in one Raft cluster", n), func() (bool, error) {
+		r := p.run(t, "vault", "status", "-n", p.ns, "-o", "json")
+		if err := json.Unmarshal([]byte(r.Stdout), &pods); err != nil {
+			return false, fmt.Errorf("%v: %s", err, r.Stdout+r.Stderr)
+		}
+		leaders, unsealed := 0, 0
+		for _, v := range pods {
+			if v.Initialized && !v.Sealed {
+				unsealed++
+			}
+			if v.Role == "leader" {
+				leaders++
+			}
+		}
+		return len(pods) == n && unsealed == n && leaders == 1, fmt.Errorf("%s", r.Stdout)
+	})
+}
+
+func podUIDs(t *testing.T, p *platform, selector string) map[types.UID]bool {
+	t.Helper()
+	pods, err := p.rp.Client.CoreV1().Pods(p.ns).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
+	require.NoError(t, err)
+	uids := map[types.UID]bool{}
+	for _, pod := range pods.Items {
+		if pod.DeletionTimestamp == nil {
+			uids[pod.UID] = true
+		}
+	}
+	return uids
+}
+
+func sameAny(a, b map[types.UID]bool) bool {
+	for uid := range a {
+		if b[uid] {
+			return true
+		}
+	}
+	return false
+}
+
+// kratosConfig is Kratos' configuration as its running pods mount it.
+func kratosConfig(t *testing.T, p *platform) string {
+	t.Helper()
+	cm, err := p.rp.Client.CoreV1().ConfigMaps(p.ns).Get(context.Background(), "resimate-kratos-config", metav1.GetOptions{})
+	require.NoError(t, err)
+	return cm.Data["kratos.yml"]
+}
