@@ -33,7 +33,9 @@ func service(name string) func(*platform, string) string {
 	return func(*platform, string) string { return name }
 }
 
-func postgres(p *platform, _ string) string { return net.JoinHostPort(p.rp.PostgresHost, p.rp.PostgresPort) }
+func postgres(p *platform, _ string) string {
+	return net.JoinHostPort(p.rp.PostgresHost, p.rp.PostgresPort)
+}
 func outsideTheCluster(_ *platform, outside string) string { return outside }
 
 var flows = []flow{
