@@ -58,7 +58,8 @@ release-snapshot: $(GORELEASER)
 	$(GORELEASER) release --snapshot --clean $(if $(shell command -v docker),,--skip=docker)
 
 ## demo: the local default run: the test environment, then preflight, install --profile=local
-## and status against its cluster (every component Ready but Vault, which runs no server there).
+## and status on its real-pod cluster (Vault initialised and unsealed, every component Ready), a
+## user who signs in and reads through the frontend, and a connection the policies refuse.
 demo: testenv-up build
 	bash hack/demo.sh
 

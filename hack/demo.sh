@@ -1,33 +1,74 @@
 #!/usr/bin/env bash
-# The README's first command: a real local run against the local test environment. Preflight,
-# install --profile=local with the upstream charts it needs (CloudNativePG, kube-prometheus-stack,
-# Loki, Fluent Bit) from the charts mirror, as an air-gapped site would, then status.
-# kwok runs no containers, so no Vault answers behind Vault's pods here: the demo leaves Vault to
-# its operators (--vault-init=manual) and status reports its pods unreachable. 'make test' runs
-# real Vault processes behind them (internal/cmd/vault).
+# The README's first command: the platform installed for real on the test environment's
+# real-pod cluster, where the kubelet runs every pod and kube-router enforces the policies.
+# Preflight, install --profile=local (Vault initialised and unsealed, its keys encrypted to a
+# key made here), status, then a user who signs in and reads data through the frontend, and a
+# connection the policies refuse.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/testenv/versions.sh"
 . "$TESTENV_STATE/env"
 bin=${RESIMATECTL:-$here/../bin/resimatectl}
 ns=${DEMO_NAMESPACE:-resimate-demo}
-mirror=${RESIMATE_CHARTS_MIRROR:?no charts mirror: set RESIMATE_CHARTS_MIRROR and run make testenv-up}
-values=(--profile local -n "$ns" --set global.domain=localhost --set storage.className=kwok-volume
-  --set monitoring.enabled=true --set logging.enabled=true
-  # kwok runs no pods, so nothing would answer the operators' admission webhooks.
-  --set upstreamValues.cloudnative-pg.webhook.mutating.create=false
-  --set upstreamValues.cloudnative-pg.webhook.validating.create=false
-  --set upstreamValues.kube-prometheus-stack.prometheusOperator.admissionWebhooks.enabled=false)
-charts=(--charts-dir "$mirror" --charts-digests "$mirror/SHA256SUMS")
+keys=$TESTENV_STATE/demo
+kubectl() { "$TESTENV_STATE/bin/kubectl" --kubeconfig "$REALPODS_KUBECONFIG" "$@"; }
+export KUBECONFIG=$REALPODS_KUBECONFIG RESIMATE_POSTGRES_URL=$REALPODS_DATABASE_URL
+
+cat <<EOF
+What cannot run here, and what stands in for it:
+- PostgreSQL: the local profile's CloudNativePG operator is not built for this machine; the
+  platform uses the test environment's PostgreSQL as an external server ($REALPODS_NODE_IP:$REALPODS_PG_PORT).
+- The frontend and the three APIs are stand-ins (internal/testenv/standin) that play their part
+  of the request flow; Vault and Kratos are the real servers, in images built from their binaries.
+- No ingress controller, monitoring or logging charts: their images are not built here.
+
+EOF
+
+# One 2-core node: smaller requests, so that every replica is placed; nothing else changes.
+values=(--profile local -n "$ns" --set global.domain=localhost --set global.imageRegistry="$REALPODS_REGISTRY"
+  --set postgres.mode=external --set postgres.external.host="$REALPODS_NODE_IP"
+  --set postgres.external.port="$REALPODS_PG_PORT" --set postgres.external.sslmode=disable
+  --set frontend.resources.requests.cpu=20m --set apis.resources.requests.cpu=20m
+  --set kratos.resources.requests.cpu=20m --set vault.bundled.resources.requests.cpu=50m
+  --skip-upstream --offline --ignore-checks smtp)
+
+# The operator's key: Vault's unseal keys are encrypted to it (an SSH key is an age recipient).
+mkdir -p "$keys"
+if [ ! -f "$keys/operator" ]; then
+  command -v ssh-keygen >/dev/null || { echo "ssh-keygen is needed for the demo's operator key: apt-get install openssh-client"; exit 1; }
+  ssh-keygen -q -t ed25519 -N "" -C resimate-demo -f "$keys/operator"
+fi
+vault=(--vault-recipient "$keys/operator.pub" --vault-identity "$keys/operator" --vault-keys-file "$keys/vault-keys.age"
+  --vault-key-shares 1 --vault-key-threshold 1)
 
 echo "== resimatectl preflight"
-"$bin" preflight "${values[@]}" --offline --ignore-checks smtp || true
+"$bin" preflight "${values[@]}"
 echo
-echo "== resimatectl images"
-"$bin" images "${values[@]}" "${charts[@]}"
+echo "== resimatectl install --profile=local (on real pods)"
+time "$bin" install "${values[@]}" "${vault[@]}" --timeout 5m
 echo
-echo "== resimatectl install --profile=local"
-time "$bin" install "${values[@]}" "${charts[@]}" --offline --ignore-checks smtp --vault-init manual
+echo "== resimatectl status"
+"$bin" status -n "$ns"
 echo
-echo "== resimatectl status (Vault's pods have no Vault behind them here: not Ready)"
-"$bin" status -n "$ns" || true
+echo "== resimatectl vault status"
+"$bin" vault status -n "$ns"
+echo
+
+echo "== a user registers and signs in through Kratos' public Service, then reads through the frontend"
+kratos=http://$(kubectl -n "$ns" get svc resimate-kratos-public -o jsonpath='{.spec.clusterIP}')
+frontend=http://$(kubectl -n "$ns" get svc resimate-frontend -o jsonpath='{.spec.clusterIP}')
+email=demo-$(date +%s)@example.com password=a-long-and-unbreached-passphrase
+flow_id() { curl -sf "$kratos/self-service/$1/api" | sed -n 's/^{"id":"\([^"]*\)".*/\1/p'; }
+submit() { curl -sf -H 'Content-Type: application/json' -H 'Accept: application/json' -d "$2" "$kratos/self-service/$1?flow=$(flow_id "$1")"; }
+submit registration "{\"method\":\"password\",\"password\":\"$password\",\"traits\":{\"email\":\"$email\"}}" >/dev/null
+token=$(submit login "{\"method\":\"password\",\"password\":\"$password\",\"identifier\":\"$email\"}" | sed -n 's/.*"session_token":"\([^"]*\)".*/\1/p')
+echo "signed in as $email; GET $frontend/api/data:"
+curl -sf -H "X-Session-Token: $token" "$frontend/api/data"
+echo
+
+echo "== the policies at work: the frontend may not reach PostgreSQL"
+pod=$(kubectl -n "$ns" get pods -l app.kubernetes.io/component=frontend -o jsonpath='{.items[0].metadata.name}')
+kubectl -n "$ns" exec "$pod" -c frontend -- /standin dial "$REALPODS_NODE_IP:$REALPODS_PG_PORT" || true
+echo
+echo "Vault's keys: $keys/vault-keys.age (decrypt with $keys/operator). Remove the demo with:"
+echo "  KUBECONFIG=$REALPODS_KUBECONFIG $bin uninstall -n $ns --purge"

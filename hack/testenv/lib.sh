@@ -67,3 +67,22 @@ firestore_emulator() {
   p=$(dpkg -L google-cloud-cli-firestore-emulator 2>/dev/null | grep '/cloud_firestore_emulator$' | head -n1)
   [ -n "$p" ] && [ -x "$p" ] && echo "$p"
 }
+
+# start_postgres NAME DATA PORT LISTEN HBA_LINE [SETTING...]: a throw-away PostgreSQL server
+# (durability off for speed), its first pg_hba line HBA_LINE, unless one answers on PORT
+# already (then it returns 1). Local connections are trusted.
+start_postgres() {
+  local name=$1 data=$2 port=$3 listen=$4 hba=$5 bin; shift 5
+  bin=$(pg_bindir) || die "PostgreSQL server binaries not found: apt-get install postgresql"
+  as_postgres "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" && return 1
+  if [ ! -f "$data/PG_VERSION" ]; then
+    mkdir -p "$data"; [ "$(id -u)" = 0 ] && chown postgres: "$data"
+    as_postgres "$bin/initdb" -D "$data" -U postgres -A trust --no-sync >"$LOGS/$name-initdb.log" 2>&1
+    { echo "$hba"; cat "$data/pg_hba.conf"; } >"$data/pg_hba.tmp"
+    mv "$data/pg_hba.tmp" "$data/pg_hba.conf"; [ "$(id -u)" = 0 ] && chown postgres: "$data/pg_hba.conf"
+  fi
+  as_postgres "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
+    -o "-c listen_addresses=$listen -p $port -k $data -c fsync=off -c synchronous_commit=off -c full_page_writes=off $*" \
+    start >"$LOGS/$name.log" 2>&1 || { cat "$data/server.log" >&2; die "$name did not start"; }
+  head -n1 "$data/postmaster.pid" >"$PIDS/$name.pid"
+}

@@ -13,11 +13,13 @@
 : "${TESTENV_GCS_PORT:=29400}"
 : "${TESTENV_AZURITE_PORT:=29500}"
 # The real-pod cluster: its API server and kubelet listen on the pod bridge's host address
-# (10.200.0.1), where a kubelet's usual ports are free; the rest on loopback.
-: "${TESTENV_REALPODS_API_PORT:=6443}"
+# (10.200.0.1), where a kubelet's usual ports are free; the rest on loopback. The API server is on
+# neither 443 nor 6443, as on some distributions: its NetworkPolicies must name the real port.
+: "${TESTENV_REALPODS_API_PORT:=16443}"
 : "${TESTENV_REALPODS_KUBELET_PORT:=10250}"
 : "${TESTENV_REALPODS_KUBELET_HEALTHZ_PORT:=20248}"
 : "${TESTENV_REALPODS_PROXY_HEALTHZ_PORT:=20256}"
 : "${TESTENV_REALPODS_PROXY_METRICS_PORT:=20249}"
 : "${TESTENV_REALPODS_ROUTER_HEALTH_PORT:=20245}"
 : "${TESTENV_REALPODS_PG_PORT:=25433}"
+: "${TESTENV_REALPODS_S3_PORT:=29301}"

@@ -77,19 +77,8 @@ JSON
 # The platform's external PostgreSQL for the real pods: its own server, so that the
 # platform's server-wide roles never meet another package's tests. Pods log in with a password.
 up_realpods_postgres() {
-  local bin data=$RP/postgres
-  bin=$(pg_bindir) || die "PostgreSQL server binaries not found: apt-get install postgresql"
-  as_postgres "$bin/pg_isready" -q -h 127.0.0.1 -p "$TESTENV_REALPODS_PG_PORT" && return
-  if [ ! -f "$data/PG_VERSION" ]; then
-    mkdir -p "$data"; [ "$(id -u)" = 0 ] && chown postgres: "$data"
-    as_postgres "$bin/initdb" -D "$data" -U postgres -A trust --no-sync >"$LOGS/realpods-postgres-initdb.log" 2>&1
-    { echo "host all all $RP_POD_CIDR scram-sha-256"; cat "$data/pg_hba.conf"; } >"$data/pg_hba.tmp"
-    mv "$data/pg_hba.tmp" "$data/pg_hba.conf"; [ "$(id -u)" = 0 ] && chown postgres: "$data/pg_hba.conf"
-  fi
-  as_postgres "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1,$RP_NODE_IP -p $TESTENV_REALPODS_PG_PORT -k $data -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-    start >"$LOGS/realpods-postgres.log" 2>&1 || { cat "$data/server.log" >&2; die "the real-pod PostgreSQL did not start"; }
-  head -n1 "$data/postmaster.pid" >"$PIDS/realpods-postgres.pid"
+  start_postgres realpods-postgres "$RP/postgres" "$TESTENV_REALPODS_PG_PORT" "127.0.0.1,$RP_NODE_IP" \
+    "host all all $RP_POD_CIDR scram-sha-256" || true
 }
 
 # --- control plane --------------------------------------------------------------------------
@@ -326,6 +315,16 @@ up_realpods_kube_router() {
     --health-port "$TESTENV_REALPODS_ROUTER_HEALTH_PORT" --metrics-port 0 --v 1
 }
 
+# An S3 store the pods reach (versitygw, like the kwok cluster's, on the bridge address), for
+# the in-cluster backup schedule.
+up_realpods_s3() {
+  running realpods-s3 && return
+  mkdir -p "$RP/s3"
+  spawn realpods-s3 env ROOT_ACCESS_KEY=testenv-access ROOT_SECRET_KEY=testenv-secret \
+    "$TESTENV_BIN/versitygw-$VERSITYGW_VERSION" --port "$RP_NODE_IP:$TESTENV_REALPODS_S3_PORT" posix "$RP/s3"
+  wait_until realpods-s3 60 curl -s -o /dev/null "http://$RP_NODE_IP:$TESTENV_REALPODS_S3_PORT/"
+}
+
 up_realpods_provisioner() {
   running realpods-provisioner && return
   (cd "$here/../.." && CGO_ENABLED=0 go build -trimpath -o "$RP/bin/provisioner" ./internal/testenv/provisioner)
@@ -349,6 +348,7 @@ up_realpods() {
   sed -e "s|@DNS_IP@|$RP_DNS_IP|g" -e "s|@REGISTRY@|$RP_REGISTRY|g" -e "s|@COREDNS_VERSION@|$COREDNS_VERSION|g" \
     -e "s|@CLASS@|$RP_CLASS|g" "$CONF/realpods-base.yaml" | rp_kubectl apply --server-side -f - >/dev/null
   up_realpods_provisioner
+  up_realpods_s3
   wait_until realpods-kubelet 60 rp_kubectl wait --for=condition=Ready "node/$RP_NODE" --timeout=2s
   wait_until realpods-kubelet 120 rp_kubectl -n kube-system rollout status deploy/coredns --timeout=2s
   wait_until realpods-controller-manager 60 rp_kubectl get serviceaccount default -n default
@@ -367,7 +367,7 @@ down_realpods() {
     rp_kubectl -n kube-system delete deploy --all --wait=false >/dev/null 2>&1
     for _ in $(seq 1 120); do [ "$(rp_kubectl get pods -A --no-headers 2>/dev/null | wc -l)" = 0 ] && break; sleep 0.5; done
   fi
-  stop realpods-provisioner
+  stop realpods-provisioner; stop realpods-s3
   stop realpods-kube-router; [ -x "$TESTENV_BIN/kube-router-$KUBEROUTER_VERSION" ] && timeout 60 "$TESTENV_BIN/kube-router-$KUBEROUTER_VERSION" --cleanup-config >/dev/null 2>&1
   stop realpods-kube-proxy; [ -x "$TESTENV_BIN/kube-proxy-$K8S_VERSION" ] && timeout 60 "$TESTENV_BIN/kube-proxy-$K8S_VERSION" --cleanup >/dev/null 2>&1
   stop realpods-kubelet

@@ -35,22 +35,9 @@ install_firebase_tools() {
 
 # --- PostgreSQL ------------------------------------------------------------------------------
 up_postgres() {
-  local bin data=$TESTENV_STATE/postgres
-  bin=$(pg_bindir) || die "PostgreSQL server binaries not found: apt-get install postgresql"
-  PG_BIN=$bin
-  if as_postgres "$bin/pg_isready" -q -h 127.0.0.1 -p "$TESTENV_PG_PORT"; then return; fi
-  if [ ! -f "$data/PG_VERSION" ]; then
-    mkdir -p "$data"; [ "$(id -u)" = 0 ] && chown postgres: "$data"
-    as_postgres "$bin/initdb" -D "$data" -U postgres -A trust --no-sync >"$LOGS/postgres-initdb.log" 2>&1
-    # Members of password_users must give a password (tests of credential errors); others are trusted.
-    { echo "host all +password_users 127.0.0.1/32 scram-sha-256"; cat "$data/pg_hba.conf"; } >"$data/pg_hba.tmp"
-    mv "$data/pg_hba.tmp" "$data/pg_hba.conf"; [ "$(id -u)" = 0 ] && chown postgres: "$data/pg_hba.conf"
-  fi
-  # Throw-away data: durability settings off for speed.
-  as_postgres "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $TESTENV_PG_PORT -k $data -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=256MB" \
-    start >"$LOGS/postgres.log" 2>&1 || { cat "$data/server.log" >&2; die "PostgreSQL did not start"; }
-  head -n1 "$data/postmaster.pid" >"$PIDS/postgres.pid"
+  # Members of password_users must give a password (tests of credential errors); others are trusted.
+  start_postgres postgres "$TESTENV_STATE/postgres" "$TESTENV_PG_PORT" 127.0.0.1 \
+    "host all +password_users 127.0.0.1/32 scram-sha-256" -c max_connections=300 -c shared_buffers=256MB || return 0
   as_postgres psql -h 127.0.0.1 -p "$TESTENV_PG_PORT" -U postgres -qc \
     "DO \$\$ BEGIN CREATE ROLE password_users NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" >/dev/null
 }
@@ -322,6 +309,7 @@ export REALPODS_PG_PORT=$TESTENV_REALPODS_PG_PORT
 export REALPODS_REGISTRY=$RP_REGISTRY
 export REALPODS_STORAGE_CLASS=$RP_CLASS
 export REALPODS_POD_CIDR=$RP_POD_CIDR
+export REALPODS_S3_ENDPOINT=http://$RP_NODE_IP:$TESTENV_REALPODS_S3_PORT
 export PATH=$TESTENV_STATE/bin:\$PATH
 ENV
 }

@@ -17,26 +17,6 @@ import (
 	"github.com/resimate/resimatectl/internal/testenv"
 )
 
-// The platform's database roles are server-wide: only this test makes them, and it starts by
-// removing what an earlier, killed run may have left.
-var platformRoles = []string{"resimate", "kratos"}
-
-func dropPlatformRoles(t *testing.T, admin *pgxpool.Pool) {
-	ctx := context.Background()
-	for _, role := range platformRoles {
-		rows, err := admin.Query(ctx, "SELECT datname FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = $1)", role)
-		require.NoError(t, err)
-		dbs, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		require.NoError(t, err)
-		for _, db := range dbs {
-			_, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)")
-			require.NoError(t, err)
-		}
-		_, err = admin.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{role}.Sanitize())
-		require.NoError(t, err)
-	}
-}
-
 // With an external PostgreSQL, install makes the roles and databases with the generated
 // passwords, least privilege, idempotently; it never touches a role that is not its own.
 func TestExternalPostgresGetsRolesAndDatabases(t *testing.T) {
@@ -46,8 +26,8 @@ func TestExternalPostgresGetsRolesAndDatabases(t *testing.T) {
 	admin, err := pgxpool.New(ctx, e.DatabaseURL)
 	require.NoError(t, err)
 	t.Cleanup(admin.Close)
-	dropPlatformRoles(t, admin)
-	t.Cleanup(func() { dropPlatformRoles(t, admin) })
+	testenv.DropPlatformRoles(t, admin)
+	t.Cleanup(func() { testenv.DropPlatformRoles(t, admin) })
 
 	server, err := url.Parse(e.DatabaseURL)
 	require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -242,11 +243,9 @@ func Install(ctx context.Context, env *Env, opts Options) (*Result, error) {
 }
 
 // renderForCluster renders the chart with what only the cluster knows and the values leave out:
-// the API server's addresses, which the network policies let Vault and PostgreSQL reach.
+// the API server's addresses and ports, which the network policies let Vault and PostgreSQL reach.
 func renderForCluster(ctx context.Context, env *Env, opts render.Options) (*render.Result, error) {
-	if cidrs := apiServerCIDRs(ctx, env, opts); len(cidrs) > 0 {
-		opts.Set = append(slices.Clone(opts.Set), "networkPolicies.apiServerCIDRs={"+strings.Join(cidrs, ",")+"}")
-	}
+	opts.Set = append(slices.Clone(opts.Set), apiServerValues(ctx, env, opts)...)
 	rendered, err := render.Render(ctx, opts)
 	if err != nil {
 		return nil, &InputError{Err: err}
@@ -254,10 +253,10 @@ func renderForCluster(ctx context.Context, env *Env, opts render.Options) (*rend
 	return rendered, nil
 }
 
-// apiServerCIDRs returns the cluster's API server addresses when the network policies need them
-// and the values do not give them (the chart's defaults: policies on, no addresses). Any error
-// leaves them out: Render reports bad values, preflight an unreachable cluster.
-func apiServerCIDRs(ctx context.Context, env *Env, opts render.Options) []string {
+// apiServerValues sets the cluster's API server addresses and ports when the network policies
+// need them and the values do not give them (the chart's defaults: policies on, none given).
+// Any error leaves them out: Render reports bad values, preflight an unreachable cluster.
+func apiServerValues(ctx context.Context, env *Env, opts render.Options) []string {
 	vals, err := render.Values(opts)
 	if err != nil {
 		return nil
@@ -265,15 +264,26 @@ func apiServerCIDRs(ctx context.Context, env *Env, opts render.Options) []string
 	if enabled, found, _ := unstructured.NestedBool(vals, "networkPolicies", "enabled"); found && !enabled {
 		return nil
 	}
-	if given, _, _ := unstructured.NestedSlice(vals, "networkPolicies", "apiServerCIDRs"); len(given) > 0 {
-		return nil
-	}
 	c, err := env.Kube.Get()
 	if err != nil {
 		return nil
 	}
-	cidrs, _ := kube.APIServerCIDRs(ctx, c.Kube)
-	return cidrs
+	cidrs, ports, err := kube.APIServerEndpoints(ctx, c.Kube)
+	if err != nil {
+		return nil
+	}
+	var set []string
+	if given, _, _ := unstructured.NestedSlice(vals, "networkPolicies", "apiServerCIDRs"); len(given) == 0 && len(cidrs) > 0 {
+		set = append(set, "networkPolicies.apiServerCIDRs={"+strings.Join(cidrs, ",")+"}")
+	}
+	if given, _, _ := unstructured.NestedSlice(vals, "networkPolicies", "apiServerPorts"); len(given) == 0 && len(ports) > 0 {
+		words := make([]string, len(ports))
+		for i, p := range ports {
+			words[i] = strconv.Itoa(int(p))
+		}
+		set = append(set, "networkPolicies.apiServerPorts={"+strings.Join(words, ",")+"}")
+	}
+	return set
 }
 
 // namespaceLabels are those of a namespace install creates: PodSecurity's restricted level,

@@ -77,7 +77,7 @@ func TestInstallEveryProfileThenRerunIsANoOp(t *testing.T) {
 			assert.Equal(t, 1, res.Revision)
 			assert.Empty(t, health.NotReady(res.Components), "%+v", res.Components)
 			// Vault reaches the API server at its own addresses, which install looked up.
-			apiServer, err := kube.APIServerCIDRs(ctx, testenv.Clientset(t))
+			apiServer, _, err := kube.APIServerEndpoints(ctx, testenv.Clientset(t))
 			require.NoError(t, err)
 			require.NotEmpty(t, apiServer)
 			np, err := testenv.Clientset(t).NetworkingV1().NetworkPolicies(ns).Get(ctx, "resimate-vault", metav1.GetOptions{})

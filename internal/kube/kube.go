@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"sync"
 
@@ -139,23 +140,30 @@ func WhoAmI(ctx context.Context, kube kubernetes.Interface) string {
 	return r.Status.UserInfo.Username
 }
 
-// APIServerCIDRs returns the API server's addresses as pods reach them (the endpoints of the
-// default/kubernetes Service), each as a single-address CIDR.
-func APIServerCIDRs(ctx context.Context, kube kubernetes.Interface) ([]string, error) {
+// APIServerEndpoints returns the API server's addresses as pods reach them (the endpoints of
+// the default/kubernetes Service), each as a single-address CIDR, and their ports. A
+// NetworkPolicy matches a connection after the Service's translation: the port is the
+// endpoint's (6443, 8443...), not the Service's 443.
+func APIServerEndpoints(ctx context.Context, kube kubernetes.Interface) (cidrs []string, ports []int32, err error) {
 	list, err := kube.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=kubernetes"})
 	if err != nil {
-		return nil, fmt.Errorf("reading the API server's endpoints: %w", err)
+		return nil, nil, fmt.Errorf("reading the API server's endpoints: %w", err)
 	}
-	var out []string
 	for _, s := range list.Items {
 		for _, e := range s.Endpoints {
 			for _, a := range e.Addresses {
 				if ip, err := netip.ParseAddr(a); err == nil {
-					out = append(out, netip.PrefixFrom(ip, ip.BitLen()).String())
+					cidrs = append(cidrs, netip.PrefixFrom(ip, ip.BitLen()).String())
 				}
 			}
 		}
+		for _, p := range s.Ports {
+			if p.Port != nil && !slices.Contains(ports, *p.Port) {
+				ports = append(ports, *p.Port)
+			}
+		}
 	}
-	sort.Strings(out)
-	return out, nil
+	sort.Strings(cidrs)
+	slices.Sort(ports)
+	return cidrs, ports, nil
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -75,31 +74,14 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// The platform's database roles are server-wide: this package alone uses the real-pod server,
-// one installation at a time, and starts by removing what a killed run may have left.
-func dropPlatformRoles(t *testing.T, admin *pgxpool.Pool) {
-	ctx := context.Background()
-	for _, role := range []string{"resimate", "kratos"} {
-		rows, err := admin.Query(ctx, "SELECT datname FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = $1)", role)
-		require.NoError(t, err)
-		dbs, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		require.NoError(t, err)
-		for _, db := range dbs {
-			_, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)")
-			require.NoError(t, err)
-		}
-		_, err = admin.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{role}.Sanitize())
-		require.NoError(t, err)
-	}
-}
-
 func newPlatform(t *testing.T) *platform {
 	rp := testenv.RealPodsEnv(t)
 	admin, err := pgxpool.New(context.Background(), rp.DatabaseURL)
 	require.NoError(t, err)
 	t.Cleanup(admin.Close)
-	dropPlatformRoles(t, admin)
-	t.Cleanup(func() { dropPlatformRoles(t, admin) })
+	// This package alone uses the real-pod server, one installation at a time.
+	testenv.DropPlatformRoles(t, admin)
+	t.Cleanup(func() { testenv.DropPlatformRoles(t, admin) })
 	return &platform{rp: rp, ns: rp.Namespace(t), keys: testenv.NewVaultKeys(t), env: []string{"RESIMATE_POSTGRES_URL=" + rp.DatabaseURL}}
 }
 
@@ -120,6 +102,8 @@ func TestLocalProfileOnRealPods(t *testing.T) {
 
 	t.Run("a user signs in and an API reads with Vault's credentials", func(t *testing.T) { checkRequestFlow(t, p) })
 	t.Run("the enforced policies pass the needed flows and refuse the others", func(t *testing.T) { checkFlows(t, p) })
+
+	t.Run("backup schedule's CronJob writes a set that verify accepts", func(t *testing.T) { checkScheduledBackup(t, p) })
 
 	t.Run("upgrade rolls the pods and rollback goes back", func(t *testing.T) {
 		before := podUIDs(t, p, "app.kubernetes.io/component=kratos")

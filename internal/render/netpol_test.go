@@ -128,6 +128,29 @@ func TestExternalPostgresEgressByAddress(t *testing.T) {
 	}
 }
 
+// Vault reaches the API server on the endpoints' port that install found (the policy sees the
+// connection after the Service's 443 became it), and on no other.
+func TestAPIServerEgressOnItsOwnPort(t *testing.T) {
+	vault := netpol.Pod{Namespace: render.DefaultNamespace, NamespaceLabels: map[string]string{"kubernetes.io/metadata.name": render.DefaultNamespace},
+		Labels: map[string]string{"app.kubernetes.io/instance": "resimate", "app.kubernetes.io/component": "vault"}, IP: netip.MustParseAddr("10.244.1.2")}
+	apiServer := netpol.Pod{IP: netip.MustParseAddr("192.0.2.10")}
+	for set, want := range map[string]map[int32]bool{
+		"networkPolicies.apiServerPorts=null":    {443: true, 6443: true, 8443: false},
+		"networkPolicies.apiServerPorts={16443}": {16443: true, 443: false, 6443: false},
+	} {
+		res := renderProfile(t, "onprem", set, "networkPolicies.apiServerCIDRs={192.0.2.10/32}")
+		objs := make([]*unstructured.Unstructured, 0, len(res.Objects))
+		for _, o := range res.Objects {
+			objs = append(objs, o.Unstructured)
+		}
+		eval, err := netpol.FromUnstructured(objs, render.DefaultNamespace)
+		require.NoError(t, err)
+		for port, allowed := range want {
+			assert.Equal(t, allowed, eval.Allowed(vault, apiServer, port, corev1.ProtocolTCP), "%s: vault->apiserver:%d", set, port)
+		}
+	}
+}
+
 // matrixParties builds the pods of the matrix: the platform's own (labelled as the rendered
 // workloads label them), the ingress controller as the profile describes it, and an outsider.
 func matrixParties(t *testing.T, profile string, res *render.Result) map[string]endpoint {

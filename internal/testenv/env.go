@@ -65,6 +65,7 @@ type Env struct {
 	RealPodsPGPort       string
 	RealPodsRegistry     string
 	RealPodsStorageClass string
+	RealPodsS3Endpoint   string
 }
 
 var (
@@ -122,6 +123,7 @@ func load() (*Env, error) {
 		RealPodsPGPort:       vars["REALPODS_PG_PORT"],
 		RealPodsRegistry:     vars["REALPODS_REGISTRY"],
 		RealPodsStorageClass: vars["REALPODS_STORAGE_CLASS"],
+		RealPodsS3Endpoint:   vars["REALPODS_S3_ENDPOINT"],
 	}
 	for _, k := range []string{"FIREBASE_AUTH_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST"} {
 		if os.Getenv(k) == "" && vars[k] != "" {

@@ -18,6 +18,7 @@ import (
 	"cloud.google.com/go/firestore"
 	firebase "firebase.google.com/go/v4"
 	"firebase.google.com/go/v4/auth"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	kratos "github.com/ory/kratos-client-go"
 	"google.golang.org/api/option"
@@ -207,4 +208,30 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (b
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("%s: not reached within %s (last error: %v)", what, timeout, lastErr)
+}
+
+// DropPlatformRoles removes the platform's server-wide database roles (resimate, kratos) and
+// the databases they own, as a test that makes them must do first: a killed run may have left
+// them.
+func DropPlatformRoles(t testing.TB, admin *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	for _, role := range []string{"resimate", "kratos"} {
+		rows, err := admin.Query(ctx, "SELECT datname FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = $1)", role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dbs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, db := range dbs {
+			if _, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := admin.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{role}.Sanitize()); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

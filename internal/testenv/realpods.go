@@ -47,7 +47,8 @@ type RealPodsCluster struct {
 	Registry     string
 	StorageClass string
 	// NodeIP is the host's address on the pod bridge, where the API server and kubelet listen.
-	NodeIP string
+	NodeIP     string
+	s3Endpoint string
 }
 
 // RealPodsEnv returns the real-pod cluster, or skips the test (fails it under CI=true) when
@@ -66,7 +67,17 @@ func RealPodsEnv(t testing.TB) *RealPodsCluster {
 	}
 	return &RealPodsCluster{Kubeconfig: e.RealPodsKubeconfig, Config: cfg, Client: cs, DatabaseURL: e.RealPodsDatabaseURL,
 		PostgresHost: e.RealPodsNodeIP, PostgresPort: e.RealPodsPGPort, Registry: e.RealPodsRegistry,
-		StorageClass: e.RealPodsStorageClass, NodeIP: e.RealPodsNodeIP}
+		StorageClass: e.RealPodsStorageClass, NodeIP: e.RealPodsNodeIP, s3Endpoint: e.RealPodsS3Endpoint}
+}
+
+// S3Bucket creates a bucket in the S3 store that the pods and this machine both reach, at the
+// bridge address.
+func (c *RealPodsCluster) S3Bucket(t testing.TB) Bucket {
+	t.Helper()
+	if c.s3Endpoint == "" {
+		unavailable(t, "the real-pod cluster's S3 store is not in the test environment: run 'make testenv-up'")
+	}
+	return s3Bucket(t, c.s3Endpoint)
 }
 
 // Namespace makes a namespace that enforces PodSecurity restricted, deleted with the test

@@ -45,14 +45,18 @@ func bucketName() string { return strings.ToLower(UniqueName("bk")) }
 // S3Bucket creates a bucket in versitygw.
 func S3Bucket(t testing.TB) Bucket {
 	t.Helper()
-	e := Require(t, S3)
+	return s3Bucket(t, Require(t, S3).S3Endpoint)
+}
+
+func s3Bucket(t testing.TB, endpoint string) Bucket {
+	t.Helper()
 	name := bucketName()
-	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(e.S3Endpoint), UsePathStyle: true,
+	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(s3AccessKey, s3SecretKey, "")})
 	if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
 		t.Fatalf("creating S3 bucket %s: %v", name, err)
 	}
-	q := url.Values{"endpoint": {e.S3Endpoint}, "region": {"us-east-1"}, "use_path_style": {"true"}, "disable_https": {"true"}}
+	q := url.Values{"endpoint": {endpoint}, "region": {"us-east-1"}, "use_path_style": {"true"}, "disable_https": {"true"}}
 	return Bucket{Kind: "s3", URL: "s3://" + name + "?" + q.Encode(),
 		Env: []string{"AWS_ACCESS_KEY_ID=" + s3AccessKey, "AWS_SECRET_ACCESS_KEY=" + s3SecretKey, "AWS_REGION=us-east-1"}}
 }

@@ -197,8 +197,9 @@ http://{{ include "resimate.fullname" . }}-kratos-public.{{ .Release.Namespace }
     - ipBlock: {cidr: {{ . }}}
     {{- end }}
   ports:
-    - {protocol: TCP, port: 443}
-    - {protocol: TCP, port: 6443}
+    {{- range (default (list 443 6443) .Values.networkPolicies.apiServerPorts) }}
+    - {protocol: TCP, port: {{ . }}}
+    {{- end }}
 {{- end -}}
 
 {{/* Port of a parsed URL: explicit, or the scheme's default. */}}
