@@ -38,6 +38,11 @@ if [ ! -f "$keys/operator" ]; then
   command -v ssh-keygen >/dev/null || { echo "ssh-keygen is needed for the demo's operator key: apt-get install openssh-client"; exit 1; }
   ssh-keygen -q -t ed25519 -N "" -C resimate-demo -f "$keys/operator"
 fi
+# A key file whose release is gone (uninstall --purge removed Vault's data) opens nothing:
+# kept aside, so that a new Vault gets a new one.
+if [ -f "$keys/vault-keys.age" ] && [ -z "$(kubectl -n "$ns" get secrets -l owner=helm,name=resimate -o name 2>/dev/null)" ]; then
+  mv "$keys/vault-keys.age" "$keys/vault-keys.age.$(date +%Y%m%dT%H%M%S)"
+fi
 vault=(--vault-recipient "$keys/operator.pub" --vault-identity "$keys/operator" --vault-keys-file "$keys/vault-keys.age"
   --vault-key-shares 1 --vault-key-threshold 1)
 
