@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -158,7 +157,7 @@ func getJSON(t *testing.T, url, token string, into any) int {
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	if into != nil && resp.StatusCode == http.StatusOK {
-		require.NoError(t, json.Unmarshal(raw, into), fmt.Sprintf("%s", raw))
+		require.NoError(t, json.Unmarshal(raw, into), string(raw))
 	}
 	return resp.StatusCode
 }
