@@ -35,18 +35,25 @@ func ParseRecipient(s string) ([]age.Recipient, error) {
 		}
 		return []age.Recipient{r}, nil
 	}
+	if kind := privateKind(s); kind != "" {
+		return nil, fmt.Errorf("a recipient is %s, not a public key: give its public key (never the private one)", kind)
+	}
 	data, err := os.ReadFile(s)
 	if err != nil {
 		return nil, fmt.Errorf("recipient %q is not an age or SSH public key, nor a readable file of them", s)
 	}
 	var out []age.Recipient
-	for _, line := range strings.Split(string(data), "\n") {
+	for n, line := range strings.Split(string(data), "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
+		// The line is never repeated: a file given by mistake may hold a private key.
+		if kind := privateKind(line); kind != "" {
+			return nil, fmt.Errorf("recipients file %s, line %d: %s, not a public key: give the public key (for age, `age-keygen -y` prints it)", s, n+1, kind)
+		}
 		if !strings.HasPrefix(line, "age1") && !strings.HasPrefix(line, "ssh-") {
-			return nil, fmt.Errorf("recipients file %s: %q is not an age or SSH public key", s, line)
+			return nil, fmt.Errorf("recipients file %s, line %d: not an age (age1...) or SSH (ssh-ed25519, ssh-rsa) public key", s, n+1)
 		}
 		rs, err := ParseRecipient(line)
 		if err != nil {
@@ -58,6 +65,18 @@ func ParseRecipient(s string) ([]age.Recipient, error) {
 		return nil, fmt.Errorf("recipients file %s holds no key", s)
 	}
 	return out, nil
+}
+
+// privateKind names the private key s is or begins, or is empty: what an error may say of it
+// instead of its text.
+func privateKind(s string) string {
+	switch {
+	case strings.HasPrefix(s, "AGE-SECRET-KEY-"), strings.HasPrefix(s, "AGE-PLUGIN-"):
+		return "an age private key"
+	case strings.HasPrefix(s, "-----BEGIN") && strings.Contains(s, "PRIVATE KEY"):
+		return "a private key (PEM or OpenSSH)"
+	}
+	return ""
 }
 
 // ParseRecipients reads every recipient of a repeatable flag.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"filippo.io/age"
@@ -82,4 +83,32 @@ func TestBadRecipientsAndIdentities(t *testing.T) {
 	require.NoError(t, os.WriteFile(locked, pem.EncodeToMemory(block), 0o600))
 	_, err = agekeys.ReadIdentities(locked)
 	assert.ErrorContains(t, err, "passphrase-protected SSH key")
+}
+
+// A private key where a public one belongs is named by its kind; no part of it is repeated,
+// whether it is given as the flag's value or in a file.
+func TestPrivateKeyGivenAsRecipientIsNeverPrinted(t *testing.T) {
+	id, err := age.GenerateX25519Identity()
+	require.NoError(t, err)
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	require.NoError(t, err)
+	sshKey := string(pem.EncodeToMemory(block))
+	dir := t.TempDir()
+	for name, secret := range map[string]string{"age": id.String(), "ssh": sshKey} {
+		file := filepath.Join(dir, name+".txt")
+		require.NoError(t, os.WriteFile(file, []byte("# mine\n"+secret+"\n"), 0o600))
+		for _, given := range []string{file, strings.TrimSpace(secret)} {
+			_, err := agekeys.ParseRecipients([]string{given})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "private key", name)
+			for _, line := range strings.Split(strings.TrimSpace(secret), "\n") {
+				if body := strings.Trim(line, "-"); len(body) > 8 && !strings.Contains(body, "PRIVATE KEY") {
+					assert.NotContains(t, err.Error(), body[:8], "%s: the error repeats the key", name)
+				}
+			}
+			assert.NotContains(t, err.Error(), "AGE-SECRET-KEY-1")
+		}
+	}
 }
