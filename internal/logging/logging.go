@@ -105,13 +105,18 @@ func AtDebug(h slog.Handler) slog.Handler { return debugHandler{h} }
 
 type debugHandler struct{ slog.Handler }
 
-func (d debugHandler) Enabled(ctx context.Context, _ slog.Level) bool {
-	return d.Handler.Enabled(ctx, slog.LevelDebug)
+// libraryFloor is the finest library record logged: klog's V(n) arrives as level -n, and
+// client-go logs requests' URLs and timings at V(6), their headers at V(7) and the bodies of
+// requests and responses at V(8), Secrets' data included. Nothing below V(6) is logged.
+const libraryFloor = slog.Level(-6)
+
+func (d debugHandler) Enabled(ctx context.Context, level slog.Level) bool {
+	return level >= libraryFloor && d.Handler.Enabled(ctx, slog.LevelDebug)
 }
 
 func (d debugHandler) Handle(ctx context.Context, r slog.Record) error {
 	// Some callers (klog through logr) hand records over without asking Enabled first.
-	if !d.Handler.Enabled(ctx, slog.LevelDebug) {
+	if !d.Enabled(ctx, r.Level) {
 		return nil
 	}
 	r.Level = slog.LevelDebug

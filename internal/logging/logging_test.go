@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/klog/v2"
 
 	"github.com/resimate/resimatectl/internal/redact"
 )
@@ -67,4 +68,22 @@ func TestLibraryRecordsOnlyAtDebug(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, AtDebug(debug.Handler()).Handle(context.Background(), slog.NewRecord(time.Now(), slog.LevelError, "upgrade failed", 0)))
 	assert.Contains(t, buf.String(), `level=DEBUG msg="upgrade failed"`)
+}
+
+// client-go logs the bodies of requests and responses (Secrets' data among them) at klog's
+// V(8) and headers at V(7): at debug, libraries' records stop at V(6).
+func TestLibraryBodiesAreNeverLogged(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		var buf bytes.Buffer
+		l, err := New(&buf, &redact.Redactor{}, Options{Format: format, Level: "debug"})
+		require.NoError(t, err)
+		CaptureLibraries(l)
+		// client-go logs through the contextual logger, which asks the handler, not klog's -v.
+		lib := klog.Background()
+		lib.V(8).Info("Response Body", "body", "00000000  6b 38 73 00 CANARY-BODY")
+		lib.V(7).Info("Request Headers", "Authorization", "Bearer CANARY-TOKEN")
+		lib.V(6).Info("GET https://api/v1/namespaces/x/secrets 200 OK")
+		assert.NotContains(t, buf.String(), "CANARY", format)
+		assert.Contains(t, buf.String(), "200 OK", format)
+	}
 }

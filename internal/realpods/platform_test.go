@@ -16,13 +16,17 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/resimate/resimatectl/internal/testenv"
+	"github.com/resimate/resimatectl/internal/vault"
 )
 
 // platform is one installation on the real-pod cluster, and how to run resimatectl against it.
 type platform struct {
-	rp   *testenv.RealPodsCluster
-	ns   string
-	keys testenv.VaultKeys
+	rp      *testenv.RealPodsCluster
+	ns      string
+	profile string
+	// extra are the profile's own flags here (what its foundations lack on this machine).
+	extra []string
+	keys  testenv.VaultKeys
 	// env gives install the external server's admin URL the way the README says: not as a flag.
 	env []string
 }
@@ -39,8 +43,8 @@ var oneNodeValues = []string{
 // chartArgs are the profile and values of every command that renders the chart: the images
 // loaded on the node, and the test environment's PostgreSQL as the external server, which
 // pods reach at the bridge address and log in to with the passwords install generates.
-func (p *platform) chartArgs(profile string) []string {
-	args := []string{"--profile", profile, "-n", p.ns, "--set", "global.domain=localhost",
+func (p *platform) chartArgs() []string {
+	args := []string{"--profile", p.profile, "-n", p.ns, "--set", "global.domain=localhost",
 		"--set", "global.imageRegistry=" + p.rp.Registry,
 		"--set", "postgres.mode=external", "--set", "postgres.external.host=" + p.rp.PostgresHost,
 		"--set", "postgres.external.port=" + p.rp.PostgresPort, "--set", "postgres.external.sslmode=disable",
@@ -48,7 +52,7 @@ func (p *platform) chartArgs(profile string) []string {
 	for _, v := range oneNodeValues {
 		args = append(args, "--set", v)
 	}
-	return args
+	return append(args, p.extra...)
 }
 
 func (p *platform) run(t *testing.T, args ...string) testenv.Result {
@@ -74,7 +78,7 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func newPlatform(t *testing.T) *platform {
+func newPlatform(t *testing.T, profile string, extra ...string) *platform {
 	rp := testenv.RealPodsEnv(t)
 	admin, err := pgxpool.New(context.Background(), rp.DatabaseURL)
 	require.NoError(t, err)
@@ -82,23 +86,17 @@ func newPlatform(t *testing.T) *platform {
 	// This package alone uses the real-pod server, one installation at a time.
 	testenv.DropPlatformRoles(t, admin)
 	t.Cleanup(func() { testenv.DropPlatformRoles(t, admin) })
-	return &platform{rp: rp, ns: rp.Namespace(t), keys: testenv.NewVaultKeys(t), env: []string{"RESIMATE_POSTGRES_URL=" + rp.DatabaseURL}}
+	return &platform{rp: rp, ns: rp.Namespace(t), profile: profile, extra: extra, keys: testenv.NewVaultKeys(t),
+		env: []string{"RESIMATE_POSTGRES_URL=" + rp.DatabaseURL}}
 }
 
 // The local profile on real pods, from preflight to a deleted Vault pod: every step is what
 // an operator runs, and each is checked against what the kubelet, Vault, Kratos, PostgreSQL
 // and the enforced policies really did.
 func TestLocalProfileOnRealPods(t *testing.T) {
-	p := newPlatform(t)
+	p := newPlatform(t, "local")
 	ctx := context.Background()
-
-	pre := p.mustRun(t, append([]string{"preflight"}, p.chartArgs("local")...)...)
-	assert.NotContains(t, pre.Stdout, "FAIL")
-
-	out := p.mustRun(t, append(append([]string{"install", "--timeout", "5m"}, p.chartArgs("local")...), p.keys.Args()...)...).Stdout
-	assert.Contains(t, out, "every component Ready")
-	assertPodsRunReady(t, p)
-	assertVaultUnsealed(t, p, 3)
+	install(t, p)
 
 	t.Run("a user signs in and an API reads with Vault's credentials", func(t *testing.T) { checkRequestFlow(t, p) })
 	t.Run("the enforced policies pass the needed flows and refuse the others", func(t *testing.T) { checkFlows(t, p) })
@@ -109,7 +107,7 @@ func TestLocalProfileOnRealPods(t *testing.T) {
 		before := podUIDs(t, p, "app.kubernetes.io/component=kratos")
 		vaultBefore := podUIDs(t, p, "app.kubernetes.io/component=vault")
 		upgrade := append([]string{"upgrade", "apply", "--timeout", "5m", "--skip-backup", "--set", "kratos.logLevel=debug",
-			"--vault-identity", p.keys.Identity, "--vault-keys-file", p.keys.KeysFile}, p.chartArgs("local")...)
+			"--vault-identity", p.keys.Identity, "--vault-keys-file", p.keys.KeysFile}, p.chartArgs()...)
 		assert.Contains(t, p.mustRun(t, upgrade...).Stdout, "revision 2, every component Ready")
 		assert.NotEqual(t, before, podUIDs(t, p, "app.kubernetes.io/component=kratos"), "Kratos' pods were replaced")
 		assert.Equal(t, vaultBefore, podUIDs(t, p, "app.kubernetes.io/component=vault"), "Vault's pods roll only on delete")
@@ -140,6 +138,43 @@ func TestLocalProfileOnRealPods(t *testing.T) {
 			return p.run(t, "status", "-n", p.ns).Code == 0, nil
 		})
 	})
+}
+
+// The on-premise profile: the ingress on, with TLS, and the policies admitting only the ingress
+// controller's namespace. Neither cert-manager's nor Knative's images are built here: the
+// certificate is a Secret of the site's (as certManager.enabled=false lets a site give it), and
+// the APIs run as Deployments (apis.mode=deployment, the chart's form for clusters without
+// Knative). No ingress controller runs either: the Ingress object is checked, not traffic
+// through it.
+func TestOnpremProfileOnRealPods(t *testing.T) {
+	p := newPlatform(t, "onprem", "--set", "certManager.enabled=false", "--set", "apis.mode=deployment",
+		"--ignore-checks", "ingress-class")
+	certs, err := vault.NewCertificate("resimate", p.ns)
+	require.NoError(t, err)
+	_, err = p.rp.Client.CoreV1().Secrets(p.ns).Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "resimate-tls"},
+		Type: corev1.SecretTypeTLS, Data: map[string][]byte{"tls.crt": certs["tls.crt"], "tls.key": certs["tls.key"]}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	install(t, p)
+
+	ing, err := p.rp.Client.NetworkingV1().Ingresses(p.ns).Get(context.Background(), "resimate", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Len(t, ing.Spec.TLS, 1)
+	assert.Equal(t, "resimate-tls", ing.Spec.TLS[0].SecretName)
+	assert.Contains(t, kratosConfig(t, p), "base_url: https://auth.localhost/")
+	t.Run("a user signs in and an API reads with Vault's credentials", func(t *testing.T) { checkRequestFlow(t, p) })
+	t.Run("the enforced policies pass the needed flows and refuse the others", func(t *testing.T) { checkFlows(t, p) })
+}
+
+// install runs preflight, which must find nothing failing, then install, and checks what the
+// kubelet and Vault say of the result.
+func install(t *testing.T, p *platform) {
+	t.Helper()
+	pre := p.mustRun(t, append([]string{"preflight"}, p.chartArgs()...)...)
+	assert.NotContains(t, pre.Stdout, "FAIL")
+	out := p.mustRun(t, append(append([]string{"install", "--timeout", "5m"}, p.chartArgs()...), p.keys.Args()...)...).Stdout
+	assert.Contains(t, out, "every component Ready")
+	assertPodsRunReady(t, p)
+	assertVaultUnsealed(t, p, 3)
 }
 
 // assertPodsRunReady: every pod of the release is Running and Ready by the kubelet's own
