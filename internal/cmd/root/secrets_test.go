@@ -1,7 +1,9 @@
 package root_test
 
 import (
+	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -12,12 +14,15 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/resimate/resimatectl/internal/cmd/root"
 	"github.com/resimate/resimatectl/internal/cmdutil"
 	"github.com/resimate/resimatectl/internal/iostreams"
 	"github.com/resimate/resimatectl/internal/output"
 	"github.com/resimate/resimatectl/internal/redact"
+	"github.com/resimate/resimatectl/internal/testenv"
 )
 
 // Secrets with every character that an encoding changes go out through text, -o json,
@@ -86,4 +91,26 @@ func TestSecretOnTheCommandLineIsWarnedAbout(t *testing.T) {
 	t.Setenv("RESIMATE_DATABASE_URL", "postgres://u:pw-in-env@h/db")
 	r = run(t, "migrate", "firebase", "firestore", "--schema-only")
 	assert.Empty(t, r.err, "the environment form is the quiet one")
+}
+
+// At --log-level debug the log shows which requests went to the API server, never what came
+// back: a Secret the command reads (here one that looks like a Helm release) appears in no
+// form, in either log format.
+func TestDebugLogHoldsNoAPIResponse(t *testing.T) {
+	e := testenv.Require(t, testenv.Kubernetes)
+	ns := testenv.Namespace(t, nil)
+	const canary = "zq9-canary-value-7vw"
+	_, err := testenv.Clientset(t).CoreV1().Secrets(ns).Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "sh.helm.release.v1.resimate.v1", Labels: map[string]string{"owner": "helm", "name": "resimate"}},
+		Data:       map[string][]byte{"release": []byte(canary)}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	for _, format := range []string{"text", "json"} {
+		r := testenv.Run(t, e.Kubeconfig, nil, "status", "-n", ns, "--log-level", "debug", "--log-format", format)
+		printed := r.Stdout + r.Stderr
+		require.Contains(t, printed, "getting release history", "the debug log is on")
+		assert.NotContains(t, printed, "Response Body", format)
+		for _, form := range append(forms(canary), hex.EncodeToString([]byte(canary)), canary[:8]) {
+			assert.NotContains(t, printed, form, "%s log shows %q", format, form)
+		}
+	}
 }
