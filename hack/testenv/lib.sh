@@ -86,3 +86,27 @@ start_postgres() {
     start >"$LOGS/$name.log" 2>&1 || { cat "$data/server.log" >&2; die "$name did not start"; }
   head -n1 "$data/postmaster.pid" >"$PIDS/$name.pid"
 }
+
+# kubeconfig_file FILE SERVER CLUSTER PKI CERT: a kubeconfig that logs in to SERVER with the
+# client certificate PKI/CERT.crt, trusting PKI/ca.crt.
+kubeconfig_file() {
+  local file=$1 server=$2 cluster=$3 pki=$4 cert=$5
+  cat >"$file" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: $cluster
+  cluster:
+    server: $server
+    certificate-authority: $pki/ca.crt
+users:
+- name: $cert
+  user:
+    client-certificate: $pki/$cert.crt
+    client-key: $pki/$cert.key
+contexts:
+- name: $cluster
+  context: {cluster: $cluster, user: $cert}
+current-context: $cluster
+KC
+}

@@ -94,24 +94,7 @@ realpods_certs() {
   local n
   for n in admin controller-manager scheduler kubelet kube-proxy kube-router; do
     local cert=$n; [ "$n" = admin ] || [ "$n" = controller-manager ] || [ "$n" = scheduler ] || cert=realpods-$n
-    cat >"$RP/$n.kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters:
-- name: resimatectl-realpods
-  cluster:
-    server: https://$RP_NODE_IP:$TESTENV_REALPODS_API_PORT
-    certificate-authority: $RP_PKI/ca.crt
-users:
-- name: $n
-  user:
-    client-certificate: $RP_PKI/$cert.crt
-    client-key: $RP_PKI/$cert.key
-contexts:
-- name: resimatectl-realpods
-  context: {cluster: resimatectl-realpods, user: $n}
-current-context: resimatectl-realpods
-KC
+    kubeconfig_file "$RP/$n.kubeconfig" "https://$RP_NODE_IP:$TESTENV_REALPODS_API_PORT" resimatectl-realpods "$RP_PKI" "$cert"
   done
 }
 

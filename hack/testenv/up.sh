@@ -75,25 +75,7 @@ make_certs() {
 }
 
 write_kubeconfig() {
-  local name=$1 d=$TESTENV_STATE/pki
-  cat >"$TESTENV_STATE/$name.kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters:
-- name: resimatectl-testenv
-  cluster:
-    server: https://127.0.0.1:$TESTENV_APISERVER_PORT
-    certificate-authority: $d/ca.crt
-users:
-- name: $name
-  user:
-    client-certificate: $d/$name.crt
-    client-key: $d/$name.key
-contexts:
-- name: resimatectl-testenv
-  context: {cluster: resimatectl-testenv, user: $name}
-current-context: resimatectl-testenv
-KC
+  kubeconfig_file "$TESTENV_STATE/$1.kubeconfig" "https://127.0.0.1:$TESTENV_APISERVER_PORT" resimatectl-testenv "$TESTENV_STATE/pki" "$1"
 }
 
 up_etcd() {

@@ -63,12 +63,7 @@ func TestNetworkPolicyMatrix(t *testing.T) {
 	for _, profile := range render.Profiles() {
 		t.Run(profile, func(t *testing.T) {
 			res := renderProfile(t, profile, matrixValues...)
-			objs := make([]*unstructured.Unstructured, 0, len(res.Objects))
-			for _, o := range res.Objects {
-				objs = append(objs, o.Unstructured)
-			}
-			eval, err := netpol.FromUnstructured(objs, render.DefaultNamespace)
-			require.NoError(t, err)
+			eval := evaluator(t, res)
 
 			parties := matrixParties(t, profile, res)
 			checked := 0
@@ -115,13 +110,7 @@ func TestExternalPostgresEgressByAddress(t *testing.T) {
 		"postgres.external.cidrs[0]=10.0.5.0/24": {"10.0.5.4": true, "203.0.113.5": false},
 		"postgres.external.host=10.0.5.4":        {"10.0.5.4": true, "10.0.5.5": false},
 	} {
-		res := renderProfile(t, "aws", set)
-		objs := make([]*unstructured.Unstructured, 0, len(res.Objects))
-		for _, o := range res.Objects {
-			objs = append(objs, o.Unstructured)
-		}
-		eval, err := netpol.FromUnstructured(objs, render.DefaultNamespace)
-		require.NoError(t, err)
+		eval := evaluator(t, renderProfile(t, "aws", set))
 		for ip, allowed := range want {
 			assert.Equal(t, allowed, eval.Allowed(kratos, server(ip), 5432, corev1.ProtocolTCP), "%s: kratos->%s", set, ip)
 		}
@@ -138,17 +127,23 @@ func TestAPIServerEgressOnItsOwnPort(t *testing.T) {
 		"networkPolicies.apiServerPorts=null":    {443: true, 6443: true, 8443: false},
 		"networkPolicies.apiServerPorts={16443}": {16443: true, 443: false, 6443: false},
 	} {
-		res := renderProfile(t, "onprem", set, "networkPolicies.apiServerCIDRs={192.0.2.10/32}")
-		objs := make([]*unstructured.Unstructured, 0, len(res.Objects))
-		for _, o := range res.Objects {
-			objs = append(objs, o.Unstructured)
-		}
-		eval, err := netpol.FromUnstructured(objs, render.DefaultNamespace)
-		require.NoError(t, err)
+		eval := evaluator(t, renderProfile(t, "onprem", set, "networkPolicies.apiServerCIDRs={192.0.2.10/32}"))
 		for port, allowed := range want {
 			assert.Equal(t, allowed, eval.Allowed(vault, apiServer, port, corev1.ProtocolTCP), "%s: vault->apiserver:%d", set, port)
 		}
 	}
+}
+
+// evaluator holds the rendered chart's policies.
+func evaluator(t *testing.T, res *render.Result) *netpol.Evaluator {
+	t.Helper()
+	objs := make([]*unstructured.Unstructured, 0, len(res.Objects))
+	for _, o := range res.Objects {
+		objs = append(objs, o.Unstructured)
+	}
+	eval, err := netpol.FromUnstructured(objs, render.DefaultNamespace)
+	require.NoError(t, err)
+	return eval
 }
 
 // matrixParties builds the pods of the matrix: the platform's own (labelled as the rendered
@@ -250,13 +245,7 @@ func TestVaultReachesItsSeal(t *testing.T) {
 			"vault.bundled.seal.parameters.key_name=k", "vault.bundled.seal.parameters.mount_path=transit/"}, 8443, true},
 	} {
 		// The API server at its own address, so that port 443 elsewhere is not the API's.
-		res := renderProfile(t, "onprem", append(c.set, "networkPolicies.apiServerCIDRs={192.0.2.10/32}")...)
-		objs := make([]*unstructured.Unstructured, 0, len(res.Objects))
-		for _, o := range res.Objects {
-			objs = append(objs, o.Unstructured)
-		}
-		eval, err := netpol.FromUnstructured(objs, render.DefaultNamespace)
-		require.NoError(t, err)
+		eval := evaluator(t, renderProfile(t, "onprem", append(c.set, "networkPolicies.apiServerCIDRs={192.0.2.10/32}")...))
 		assert.Equal(t, c.want, eval.Allowed(vault, kms, c.port, corev1.ProtocolTCP), "%v", c.set)
 	}
 }
